@@ -1,1 +1,162 @@
-fn main() {}
+//! The `kvvm` binary: the plugin AvalancheGo starts, and the tools around it.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use kvvm::ids::{cb58_encode, vm_id, VM_NAME};
+use kvvm::plugin::ENGINE_ADDR_ENV;
+use kvvm::settings::{write_settings, PluginSettings, SUPPORTED_PROTOCOLS};
+
+#[derive(Parser)]
+#[command(
+    name = "kvvm",
+    version = kvvm::VERSION,
+    about = "An Avalanche VM keeping a key-value store on its own chain",
+    long_about = "kvvm is an AvalancheGo rpcchainvm plugin. Install the binary into the node's plugin \
+directory under its VMID (see `kvvm vm-id`); the node starts it with AVALANCHE_VM_RUNTIME_ENGINE_ADDR set. \
+Run with a subcommand for the tools around it."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print {"name","vmid","version","rpcchainvm"} as AvalancheGo's tmpnet expects.
+    VersionJson,
+    /// Print the VMID (cb58) under which the node must find this binary.
+    VmId,
+    /// Write a default genesis document (timestamp: now).
+    Genesis {
+        /// Output file; standard output if omitted.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Select the rpcchainvm protocol for the node version in use, by writing `.kvvm-plugin` into
+    /// the plugin directory (42 = AvalancheGo v1.13.3 … 45 = v1.14.2, 46 = v1.15.0).
+    SetProtocol {
+        protocol: u32,
+        /// The directory holding the installed plugin.
+        #[arg(long)]
+        plugin_dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        None => run_plugin(),
+        Some(Command::VersionJson) => version_json(),
+        Some(Command::VmId) => {
+            println!("{}", cb58_encode(&vm_id()));
+            ExitCode::SUCCESS
+        }
+        Some(Command::Genesis { out }) => write_genesis(out),
+        Some(Command::SetProtocol {
+            protocol,
+            plugin_dir,
+        }) => match write_settings(&plugin_dir, protocol) {
+            Ok(path) => {
+                println!("wrote {} (rpcchainvm protocol {protocol})", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("kvvm: {e}");
+                ExitCode::from(2)
+            }
+        },
+    }
+}
+
+fn run_plugin() -> ExitCode {
+    let Some(engine_addr) = std::env::var(ENGINE_ADDR_ENV)
+        .ok()
+        .filter(|a| !a.is_empty())
+    else {
+        eprintln!(
+            "kvvm is an AvalancheGo VM plugin; the node starts it with {ENGINE_ADDR_ENV} set.\n\
+             To install it: copy this binary into the node's plugin directory (--plugin-dir) named\n\
+             {vmid}\n\
+             (`kvvm vm-id` prints that name). For AvalancheGo other than v1.14.2, also run\n\
+             `kvvm set-protocol N --plugin-dir DIR` (N in {lo}..={hi}).\n\
+             Run `kvvm --help` for the other commands.",
+            vmid = cb58_encode(&vm_id()),
+            lo = SUPPORTED_PROTOCOLS.start(),
+            hi = SUPPORTED_PROTOCOLS.end(),
+        );
+        return ExitCode::from(2);
+    };
+    kvvm::logging::init("info");
+    let settings = match PluginSettings::load() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "refusing to start: bad plugin setting");
+            eprintln!("kvvm: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kvvm: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(kvvm::plugin::run(settings, engine_addr)) {
+        Ok(()) => {
+            tracing::info!("kvvm plugin stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "kvvm plugin failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn version_json() -> ExitCode {
+    let settings = match PluginSettings::load() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("kvvm: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let json = serde_json::json!({
+        "name": VM_NAME,
+        "vmid": cb58_encode(&vm_id()),
+        "version": kvvm::VERSION,
+        "rpcchainvm": settings.protocol,
+    });
+    println!("{json}");
+    ExitCode::SUCCESS
+}
+
+fn write_genesis(out: Option<PathBuf>) -> ExitCode {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let text = kvvm_genesis::Genesis::default_at(now).to_json_pretty();
+    let written = match &out {
+        Some(path) => std::fs::write(path, text.as_bytes()),
+        None => std::io::stdout().write_all(text.as_bytes()),
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!(
+                "kvvm: writing genesis to {}: {e}",
+                out.map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "stdout".into())
+            );
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! The chain's typed errors. Mapping them to gRPC statuses and in-band `Error` values happens only at
+//! the gRPC edge (`plugin::vm_service`).
+
+use thiserror::Error;
+
+/// Why a transaction is not acceptable. The text is shown to users, so it says what is wrong.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum TxError {
+    #[error("transaction is malformed: {0}")]
+    Malformed(String),
+    #[error("transaction is {size} bytes, over the limit of {limit}")]
+    TooLarge { size: usize, limit: usize },
+    #[error("transaction is for another chain")]
+    WrongChain,
+    #[error("transaction has no operations")]
+    NoOperations,
+    #[error("transaction has {count} operations, over the limit of {limit}")]
+    TooManyOperations { count: usize, limit: usize },
+    #[error("a key is empty")]
+    EmptyKey,
+    #[error("key is {size} bytes, over the limit of {limit}")]
+    KeyTooLarge { size: usize, limit: usize },
+    #[error("value is {size} bytes, over the limit of {limit}")]
+    ValueTooLarge { size: usize, limit: usize },
+    #[error("sender is not a valid ed25519 public key")]
+    InvalidPublicKey,
+    #[error("sender is a weak (small-order) ed25519 public key")]
+    WeakPublicKey,
+    #[error("signature does not verify")]
+    BadSignature,
+    #[error("nonce {got} is not the account's next nonce {expected}")]
+    WrongNonce { expected: u64, got: u64 },
+    #[error("key {key} is owned by another account")]
+    NotOwner { key: String },
+    #[error("key {key} does not exist")]
+    MissingKey { key: String },
+}
+
+/// Why a block is not acceptable, or an operation on the chain failed.
+#[derive(Debug, Error)]
+pub enum ChainError {
+    #[error("block is malformed: {0}")]
+    MalformedBlock(String),
+    #[error("block is {size} bytes, over the limit of {limit}")]
+    BlockTooLarge { size: usize, limit: usize },
+    #[error("block has {count} transactions, over the limit of {limit}")]
+    TooManyTxs { count: usize, limit: usize },
+    #[error("parent block {0} is not known")]
+    UnknownParent(String),
+    #[error("block {0} is not known")]
+    UnknownBlock(String),
+    #[error("block height {got} is not parent height + 1 = {expected}")]
+    WrongHeight { expected: u64, got: u64 },
+    #[error("block timestamp {got_ms} ms is before its parent's {parent_ms} ms")]
+    TimestampBeforeParent { parent_ms: u64, got_ms: u64 },
+    #[error(
+        "block timestamp {got_ms} ms is more than 10 s ahead of this node's clock ({now_ms} ms)"
+    )]
+    TimestampInFuture { now_ms: u64, got_ms: u64 },
+    #[error("transaction {index} ({id}) is invalid: {source}")]
+    InvalidTx {
+        index: usize,
+        id: String,
+        source: TxError,
+    },
+    #[error("transaction {0} appears twice in the block")]
+    DuplicateTx(String),
+    #[error("state root {got} does not match the computed {expected}")]
+    StateRootMismatch { expected: String, got: String },
+    #[error("block {0} conflicts with the accepted chain")]
+    ConflictsWithAccepted(String),
+    #[error("block {id} cannot be accepted: its parent {parent} is not the last accepted block")]
+    ParentNotAccepted { id: String, parent: String },
+    #[error("nothing to build: no executable transactions are pending")]
+    NothingToBuild,
+    #[error("the VM is not initialized")]
+    NotInitialized,
+    #[error("storage: {0}")]
+    Storage(#[from] kvvm_storage::StorageError),
+}

@@ -1,0 +1,46 @@
+//! Structured logs to stderr, which the node copies into its chain log.
+//!
+//! The node passes no environment (no `RUST_LOG`), so the level starts at `info` and the chain
+//! config's `logLevel` replaces it once Initialize has read it.
+
+use std::sync::OnceLock;
+
+use tracing_subscriber::{prelude::*, reload, EnvFilter, Registry};
+
+use crate::vm::KvVm;
+
+static FILTER: OnceLock<reload::Handle<EnvFilter, Registry>> = OnceLock::new();
+
+/// Installs the subscriber once; later calls do nothing.
+pub fn init(default_filter: &str) {
+    let filter = std::env::var("KVVM_LOG")
+        .ok()
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new(default_filter));
+    let (filter, handle) = reload::Layer::new(filter);
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(true);
+    if tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .try_init()
+        .is_ok()
+    {
+        let _ = FILTER.set(handle);
+    }
+}
+
+/// Applies the chain config's log level (already validated by `ChainConfig::parse`).
+pub fn apply_chain_config(vm: &KvVm) {
+    let (Some(handle), Ok(running)) = (FILTER.get(), vm.running()) else {
+        return;
+    };
+    if std::env::var_os("KVVM_LOG").is_some() {
+        return;
+    }
+    if let Ok(filter) = EnvFilter::try_new(&running.config.log_level) {
+        let _ = handle.reload(filter);
+    }
+}

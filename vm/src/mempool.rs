@@ -1,0 +1,372 @@
+//! Pending transactions waiting for a block.
+//!
+//! Bounded by count, bytes and per sender; deduplicated by ID. A transaction included in a processing
+//! block stays in the pool (its block may still be rejected) but is no longer a build candidate;
+//! accepting the block removes it, rejecting it makes it a candidate again.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use tokio::sync::watch;
+
+use crate::tx::{AccountId, Transaction, TxId};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MempoolLimits {
+    pub max_txs: usize,
+    pub max_bytes: usize,
+    pub max_txs_per_sender: usize,
+}
+
+impl Default for MempoolLimits {
+    fn default() -> Self {
+        Self {
+            max_txs: 10_000,
+            max_bytes: 64 << 20,
+            max_txs_per_sender: 256,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum AddError {
+    #[error("transaction is already pending")]
+    Duplicate,
+    #[error("mempool is full ({0})")]
+    Full(&'static str),
+    #[error("sender already has {0} pending transactions")]
+    SenderFull(usize),
+    #[error("sender already has a pending transaction with nonce {0}")]
+    NonceTaken(u64),
+}
+
+struct PooledTx {
+    tx: Transaction,
+    /// How many processing blocks include this transaction.
+    included: usize,
+    /// Arrival order, for fair interleaving of senders.
+    seq: u64,
+}
+
+#[derive(Default)]
+struct Pool {
+    txs: HashMap<TxId, PooledTx>,
+    by_sender: HashMap<AccountId, BTreeMap<u64, TxId>>,
+    bytes: usize,
+    next_seq: u64,
+}
+
+/// A handle to the pool. A std `Mutex` guards it: critical sections are map operations with no
+/// `.await` and no I/O, and readers (status, size metrics) must never wait on consensus work.
+pub struct Mempool {
+    limits: MempoolLimits,
+    pool: Mutex<Pool>,
+    /// Bumped on every change that can create a build candidate; WaitForEvent watches it.
+    version: watch::Sender<u64>,
+}
+
+impl Mempool {
+    pub fn new(limits: MempoolLimits) -> Self {
+        Self {
+            limits,
+            pool: Mutex::new(Pool::default()),
+            version: watch::channel(0).0,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pool> {
+        // A panic elsewhere cannot leave the maps half-updated in a way later calls would misread
+        // (every update finishes before anything can panic), so a poisoned lock is still usable.
+        self.pool.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn add(&self, tx: Transaction) -> Result<(), AddError> {
+        let mut pool = self.lock();
+        if pool.txs.contains_key(&tx.id) {
+            return Err(AddError::Duplicate);
+        }
+        let sender = *tx.sender();
+        if let Some(nonces) = pool.by_sender.get(&sender) {
+            if nonces.contains_key(&tx.nonce()) {
+                return Err(AddError::NonceTaken(tx.nonce()));
+            }
+            if nonces.len() >= self.limits.max_txs_per_sender {
+                return Err(AddError::SenderFull(nonces.len()));
+            }
+        }
+        if pool.txs.len() >= self.limits.max_txs {
+            return Err(AddError::Full("transaction count"));
+        }
+        if pool.bytes + tx.encoded_len > self.limits.max_bytes {
+            return Err(AddError::Full("bytes"));
+        }
+        let seq = pool.next_seq;
+        pool.next_seq += 1;
+        pool.bytes += tx.encoded_len;
+        pool.by_sender
+            .entry(sender)
+            .or_default()
+            .insert(tx.nonce(), tx.id);
+        pool.txs.insert(
+            tx.id,
+            PooledTx {
+                tx,
+                included: 0,
+                seq,
+            },
+        );
+        drop(pool);
+        self.bump();
+        Ok(())
+    }
+
+    fn bump(&self) {
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    pub fn contains(&self, id: &TxId) -> bool {
+        self.lock().txs.contains_key(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().txs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.lock().bytes
+    }
+
+    /// Number of transactions not included in any processing block.
+    pub fn candidate_count(&self) -> usize {
+        self.lock().txs.values().filter(|p| p.included == 0).count()
+    }
+
+    /// Build candidates: each sender's transactions in nonce order, senders interleaved by the
+    /// arrival of their oldest candidate, so one busy sender cannot starve the others.
+    pub fn candidates(&self, limit: usize) -> Vec<Transaction> {
+        let pool = self.lock();
+        let mut queues: Vec<(u64, Vec<&Transaction>)> = pool
+            .by_sender
+            .values()
+            .filter_map(|nonces| {
+                let txs: Vec<&PooledTx> = nonces
+                    .values()
+                    .filter_map(|id| pool.txs.get(id))
+                    .filter(|p| p.included == 0)
+                    .collect();
+                let first = txs.iter().map(|p| p.seq).min()?;
+                Some((first, txs.into_iter().map(|p| &p.tx).collect()))
+            })
+            .collect();
+        queues.sort_by_key(|(seq, _)| *seq);
+        let mut out = Vec::new();
+        let mut round = 0;
+        while out.len() < limit {
+            let mut any = false;
+            for (_, txs) in &queues {
+                if let Some(tx) = txs.get(round) {
+                    out.push((*tx).clone());
+                    any = true;
+                    if out.len() == limit {
+                        break;
+                    }
+                }
+            }
+            if !any {
+                break;
+            }
+            round += 1;
+        }
+        out
+    }
+
+    /// Marks the transactions of a newly processing block as taken.
+    pub fn mark_included(&self, ids: impl IntoIterator<Item = TxId>) {
+        let mut pool = self.lock();
+        for id in ids {
+            if let Some(p) = pool.txs.get_mut(&id) {
+                p.included += 1;
+            }
+        }
+    }
+
+    /// Makes the transactions of a rejected block candidates again (if still pooled), or pools
+    /// them anew; returns how many came back.
+    pub fn return_rejected(&self, txs: impl IntoIterator<Item = Transaction>) -> usize {
+        let mut returned = 0;
+        for tx in txs {
+            let mut pool = self.lock();
+            if let Some(p) = pool.txs.get_mut(&tx.id) {
+                p.included = p.included.saturating_sub(1);
+                returned += usize::from(p.included == 0);
+                continue;
+            }
+            drop(pool);
+            if self.add(tx).is_ok() {
+                returned += 1;
+            }
+        }
+        self.bump();
+        returned
+    }
+
+    /// Removes transactions (accepted, or found invalid).
+    pub fn remove(&self, ids: impl IntoIterator<Item = TxId>) {
+        let mut pool = self.lock();
+        for id in ids {
+            remove_one(&mut pool, &id);
+        }
+    }
+
+    /// Removes every transaction of `sender` with a nonce below `next_nonce`: an accepted block
+    /// used those nonces, so they can never execute.
+    pub fn remove_stale(&self, sender: &AccountId, next_nonce: u64) -> Vec<TxId> {
+        let mut pool = self.lock();
+        let stale: Vec<TxId> = pool
+            .by_sender
+            .get(sender)
+            .map(|nonces| nonces.range(..next_nonce).map(|(_, id)| *id).collect())
+            .unwrap_or_default();
+        for id in &stale {
+            remove_one(&mut pool, id);
+        }
+        stale
+    }
+
+    /// A receiver that changes whenever a new build candidate may exist.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+}
+
+fn remove_one(pool: &mut Pool, id: &TxId) {
+    let Some(p) = pool.txs.remove(id) else {
+        return;
+    };
+    pool.bytes -= p.tx.encoded_len;
+    let sender = *p.tx.sender();
+    if let Some(nonces) = pool.by_sender.get_mut(&sender) {
+        nonces.remove(&p.tx.nonce());
+        if nonces.is_empty() {
+            pool.by_sender.remove(&sender);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tx::{Operation, UnsignedTx};
+    use ed25519_dalek::SigningKey;
+
+    fn tx(seed: u8, nonce: u64) -> Transaction {
+        let key = SigningKey::from_bytes(&[seed; 32]);
+        Transaction::new(
+            UnsignedTx {
+                chain_id: [0; 32],
+                sender: key.verifying_key().to_bytes(),
+                nonce,
+                ops: vec![Operation::Put {
+                    key: vec![seed],
+                    value: nonce.to_le_bytes().to_vec(),
+                }],
+            }
+            .sign(&key),
+        )
+    }
+
+    #[test]
+    fn duplicates_and_taken_nonces_are_refused() {
+        let pool = Mempool::new(MempoolLimits::default());
+        pool.add(tx(1, 0)).unwrap();
+        assert_eq!(pool.add(tx(1, 0)), Err(AddError::Duplicate));
+        let mut other = tx(1, 0);
+        other.signed.unsigned.ops.clear();
+        let other = Transaction::new(other.signed);
+        assert_eq!(pool.add(other), Err(AddError::NonceTaken(0)));
+        assert_eq!(pool.len(), 1);
+    }
+
+    #[test]
+    fn count_bytes_and_sender_limits_hold_at_their_edges() {
+        let one = tx(1, 0).encoded_len;
+        let pool = Mempool::new(MempoolLimits {
+            max_txs: 3,
+            max_bytes: one * 3,
+            max_txs_per_sender: 2,
+        });
+        pool.add(tx(1, 0)).unwrap();
+        pool.add(tx(1, 1)).unwrap();
+        assert_eq!(pool.add(tx(1, 2)), Err(AddError::SenderFull(2)));
+        pool.add(tx(2, 0)).unwrap();
+        assert_eq!(pool.add(tx(3, 0)), Err(AddError::Full("transaction count")));
+        assert_eq!(pool.bytes(), one * 3);
+
+        let by_bytes = Mempool::new(MempoolLimits {
+            max_txs: 10,
+            max_bytes: one * 2 - 1,
+            max_txs_per_sender: 10,
+        });
+        by_bytes.add(tx(1, 0)).unwrap();
+        assert_eq!(by_bytes.add(tx(2, 0)), Err(AddError::Full("bytes")));
+    }
+
+    #[test]
+    fn candidates_interleave_senders_in_nonce_order() {
+        let pool = Mempool::new(MempoolLimits::default());
+        pool.add(tx(1, 1)).unwrap();
+        pool.add(tx(1, 0)).unwrap();
+        pool.add(tx(2, 0)).unwrap();
+        let order: Vec<(u8, u64)> = pool
+            .candidates(10)
+            .iter()
+            .map(|t| (t.ops()[0].key()[0], t.nonce()))
+            .collect();
+        assert_eq!(order, vec![(1, 0), (2, 0), (1, 1)]);
+        assert_eq!(pool.candidates(2).len(), 2);
+    }
+
+    #[test]
+    fn included_transactions_are_not_candidates_until_their_block_is_rejected() {
+        let pool = Mempool::new(MempoolLimits::default());
+        let t = tx(1, 0);
+        pool.add(t.clone()).unwrap();
+        pool.mark_included([t.id]);
+        assert!(pool.candidates(10).is_empty());
+        assert_eq!(pool.len(), 1);
+        assert_eq!(pool.return_rejected([t.clone()]), 1);
+        assert_eq!(pool.candidates(10), vec![t]);
+    }
+
+    #[test]
+    fn rejected_block_returns_txs_that_were_not_pooled() {
+        let pool = Mempool::new(MempoolLimits::default());
+        assert_eq!(pool.return_rejected([tx(5, 0)]), 1);
+        assert_eq!(pool.candidate_count(), 1);
+    }
+
+    #[test]
+    fn stale_nonces_leave_after_accept() {
+        let pool = Mempool::new(MempoolLimits::default());
+        for n in 0..3 {
+            pool.add(tx(1, n)).unwrap();
+        }
+        let removed = pool.remove_stale(&tx(1, 0).signed.unsigned.sender, 2);
+        assert_eq!(removed.len(), 2);
+        assert_eq!(pool.len(), 1);
+        assert_eq!(pool.candidates(10)[0].nonce(), 2);
+    }
+
+    #[test]
+    fn adding_wakes_subscribers() {
+        let pool = Mempool::new(MempoolLimits::default());
+        let mut rx = pool.subscribe();
+        rx.mark_unchanged();
+        pool.add(tx(1, 0)).unwrap();
+        assert!(rx.has_changed().unwrap());
+    }
+}

@@ -1,0 +1,432 @@
+//! `vm.VM` over gRPC: a thin adapter converting protobuf messages to [`KvVm`] calls and back.
+//!
+//! Error conventions (HOST-SPEC §2.7): "not found" and "state sync not implemented" travel in-band
+//! with an OK status; calls whose error would stop the chain (App*, Connected, Disconnected,
+//! SetPreference) log and answer OK.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kvvm_proto::io::prometheus::client as prom;
+use kvvm_proto::prost_types::Timestamp;
+use kvvm_proto::vm::{self as pb, vm_server::Vm};
+use tonic::{Request, Response, Status};
+
+use crate::plugin::convert;
+use crate::vm::{BlockSummary, EngineState, InitParams, KvVm, VmError};
+
+pub struct VmService {
+    vm: Arc<KvVm>,
+}
+
+impl VmService {
+    pub fn new(vm: Arc<KvVm>) -> Self {
+        Self { vm }
+    }
+}
+
+fn status(e: VmError) -> Status {
+    match e {
+        VmError::NotInitialized | VmError::ShutDown => Status::failed_precondition(e.to_string()),
+        VmError::BadId(_) => Status::invalid_argument(e.to_string()),
+        VmError::Chain(_) => Status::invalid_argument(e.to_string()),
+        _ => Status::internal(e.to_string()),
+    }
+}
+
+pub fn timestamp(ms: u64) -> Timestamp {
+    Timestamp {
+        seconds: (ms / 1000) as i64,
+        nanos: ((ms % 1000) * 1_000_000) as i32,
+    }
+}
+
+fn id32(bytes: &[u8], field: &str) -> Result<[u8; 32], Status> {
+    bytes.try_into().map_err(|_| {
+        Status::invalid_argument(format!("{field} must be 32 bytes, got {}", bytes.len()))
+    })
+}
+
+#[tonic::async_trait]
+impl Vm for VmService {
+    async fn initialize(
+        &self,
+        request: Request<pb::InitializeRequest>,
+    ) -> Result<Response<pb::InitializeResponse>, Status> {
+        let r = request.into_inner();
+        let params = InitParams {
+            network_id: r.network_id,
+            chain_id: id32(&r.chain_id, "chain_id")?,
+            node_id: r.node_id,
+            chain_data_dir: r.chain_data_dir.into(),
+            genesis_bytes: r.genesis_bytes,
+            config_bytes: r.config_bytes,
+        };
+        let tip = self.vm.initialize(params).await.map_err(|e| {
+            tracing::error!(error = %e, "initialize failed");
+            Status::internal(e.to_string())
+        })?;
+        crate::logging::apply_chain_config(&self.vm);
+        Ok(Response::new(pb::InitializeResponse {
+            last_accepted_id: tip.id.to_vec(),
+            last_accepted_parent_id: tip.parent.to_vec(),
+            height: tip.height,
+            bytes: tip.bytes,
+            timestamp: Some(timestamp(tip.timestamp_ms)),
+        }))
+    }
+
+    async fn set_state(
+        &self,
+        request: Request<pb::SetStateRequest>,
+    ) -> Result<Response<pb::SetStateResponse>, Status> {
+        let state = match pb::State::try_from(request.into_inner().state) {
+            Ok(pb::State::StateSyncing) => EngineState::StateSyncing,
+            Ok(pb::State::Bootstrapping) => EngineState::Bootstrapping,
+            Ok(pb::State::NormalOp) => EngineState::NormalOp,
+            _ => return Err(Status::invalid_argument("unknown engine state")),
+        };
+        let tip = self.vm.set_state(state).map_err(status)?;
+        Ok(Response::new(pb::SetStateResponse {
+            last_accepted_id: tip.id.to_vec(),
+            last_accepted_parent_id: tip.parent.to_vec(),
+            height: tip.height,
+            bytes: tip.bytes,
+            timestamp: Some(timestamp(tip.timestamp_ms)),
+        }))
+    }
+
+    async fn shutdown(&self, _: Request<()>) -> Result<Response<()>, Status> {
+        self.vm.shutdown().await;
+        Ok(Response::new(()))
+    }
+
+    async fn create_handlers(
+        &self,
+        _: Request<()>,
+    ) -> Result<Response<pb::CreateHandlersResponse>, Status> {
+        // The JSON-RPC handlers arrive with the API; until then the chain serves no HTTP routes.
+        Ok(Response::new(pb::CreateHandlersResponse {
+            handlers: vec![],
+        }))
+    }
+
+    async fn new_http_handler(
+        &self,
+        _: Request<()>,
+    ) -> Result<Response<pb::NewHttpHandlerResponse>, Status> {
+        Ok(Response::new(pb::NewHttpHandlerResponse {
+            server_addr: String::new(),
+        }))
+    }
+
+    async fn wait_for_event(
+        &self,
+        _: Request<()>,
+    ) -> Result<Response<pb::WaitForEventResponse>, Status> {
+        // The node cancels this call by resetting the stream; tonic then drops this future.
+        self.vm.wait_for_build().await.map_err(status)?;
+        Ok(Response::new(pb::WaitForEventResponse {
+            message: pb::Message::BuildBlock as i32,
+        }))
+    }
+
+    async fn connected(
+        &self,
+        request: Request<pb::ConnectedRequest>,
+    ) -> Result<Response<()>, Status> {
+        let r = request.into_inner();
+        tracing::debug!(node = %hex::encode(&r.node_id), version = %format!("{}/{}.{}.{}", r.name, r.major, r.minor, r.patch), "peer connected");
+        self.vm.connected(r.node_id);
+        Ok(Response::new(()))
+    }
+
+    async fn disconnected(
+        &self,
+        request: Request<pb::DisconnectedRequest>,
+    ) -> Result<Response<()>, Status> {
+        self.vm.disconnected(&request.into_inner().node_id);
+        Ok(Response::new(()))
+    }
+
+    async fn build_block(
+        &self,
+        _: Request<pb::BuildBlockRequest>,
+    ) -> Result<Response<pb::BuildBlockResponse>, Status> {
+        let b = self.vm.build_block().await.map_err(status)?;
+        Ok(Response::new(pb::BuildBlockResponse {
+            id: b.id.to_vec(),
+            parent_id: b.parent.to_vec(),
+            bytes: b.bytes,
+            height: b.height,
+            timestamp: Some(timestamp(b.timestamp_ms)),
+            verify_with_context: false,
+        }))
+    }
+
+    async fn parse_block(
+        &self,
+        request: Request<pb::ParseBlockRequest>,
+    ) -> Result<Response<pb::ParseBlockResponse>, Status> {
+        let b = self
+            .vm
+            .parse_block(&request.into_inner().bytes)
+            .map_err(status)?;
+        Ok(Response::new(parsed(&b)))
+    }
+
+    async fn get_block(
+        &self,
+        request: Request<pb::GetBlockRequest>,
+    ) -> Result<Response<pb::GetBlockResponse>, Status> {
+        let found = self
+            .vm
+            .get_block(&request.into_inner().id)
+            .map_err(status)?;
+        Ok(Response::new(match found {
+            Some(b) => pb::GetBlockResponse {
+                parent_id: b.parent.to_vec(),
+                bytes: b.bytes,
+                height: b.height,
+                timestamp: Some(timestamp(b.timestamp_ms)),
+                err: pb::Error::Unspecified as i32,
+                verify_with_context: false,
+            },
+            None => pb::GetBlockResponse {
+                err: pb::Error::NotFound as i32,
+                ..Default::default()
+            },
+        }))
+    }
+
+    async fn set_preference(
+        &self,
+        request: Request<pb::SetPreferenceRequest>,
+    ) -> Result<Response<()>, Status> {
+        if let Err(e) = self.vm.set_preference(&request.into_inner().id) {
+            tracing::warn!(error = %e, "ignoring preference");
+        }
+        Ok(Response::new(()))
+    }
+
+    async fn health(&self, _: Request<()>) -> Result<Response<pb::HealthResponse>, Status> {
+        let details = self
+            .vm
+            .health()
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(Response::new(pb::HealthResponse {
+            details: serde_json::to_vec(&details).unwrap_or_default(),
+        }))
+    }
+
+    async fn version(&self, _: Request<()>) -> Result<Response<pb::VersionResponse>, Status> {
+        Ok(Response::new(pb::VersionResponse {
+            version: crate::VERSION.to_string(),
+        }))
+    }
+
+    async fn app_request(
+        &self,
+        request: Request<pb::AppRequestMsg>,
+    ) -> Result<Response<()>, Status> {
+        let r = request.into_inner();
+        tracing::trace!(node = %hex::encode(&r.node_id), id = r.request_id, "app request ignored: no gossip yet");
+        Ok(Response::new(()))
+    }
+
+    async fn app_request_failed(
+        &self,
+        request: Request<pb::AppRequestFailedMsg>,
+    ) -> Result<Response<()>, Status> {
+        let r = request.into_inner();
+        tracing::trace!(node = %hex::encode(&r.node_id), id = r.request_id, code = r.error_code, "app request failed");
+        Ok(Response::new(()))
+    }
+
+    async fn app_response(
+        &self,
+        request: Request<pb::AppResponseMsg>,
+    ) -> Result<Response<()>, Status> {
+        let r = request.into_inner();
+        tracing::trace!(node = %hex::encode(&r.node_id), id = r.request_id, "app response ignored");
+        Ok(Response::new(()))
+    }
+
+    async fn app_gossip(&self, request: Request<pb::AppGossipMsg>) -> Result<Response<()>, Status> {
+        let r = request.into_inner();
+        tracing::trace!(node = %hex::encode(&r.node_id), bytes = r.msg.len(), "app gossip ignored");
+        Ok(Response::new(()))
+    }
+
+    async fn gather(&self, _: Request<()>) -> Result<Response<pb::GatherResponse>, Status> {
+        let metric_families: Vec<prom::MetricFamily> = self
+            .vm
+            .gather()
+            .iter()
+            .map(convert::metric_family)
+            .collect();
+        Ok(Response::new(pb::GatherResponse { metric_families }))
+    }
+
+    async fn get_ancestors(
+        &self,
+        request: Request<pb::GetAncestorsRequest>,
+    ) -> Result<Response<pb::GetAncestorsResponse>, Status> {
+        let r = request.into_inner();
+        let blks_bytes = self
+            .vm
+            .ancestors(
+                &r.blk_id,
+                r.max_blocks_num.max(0) as usize,
+                r.max_blocks_size.max(0) as usize,
+                Duration::from_nanos(r.max_blocks_retrival_time.max(0) as u64),
+            )
+            .map_err(status)?;
+        Ok(Response::new(pb::GetAncestorsResponse { blks_bytes }))
+    }
+
+    async fn batched_parse_block(
+        &self,
+        request: Request<pb::BatchedParseBlockRequest>,
+    ) -> Result<Response<pb::BatchedParseBlockResponse>, Status> {
+        let requests = request.into_inner().request;
+        let mut response = Vec::with_capacity(requests.len());
+        for bytes in &requests {
+            // The node needs one answer per request, in order; one bad block fails the batch.
+            response.push(parsed(&self.vm.parse_block(bytes).map_err(status)?));
+        }
+        Ok(Response::new(pb::BatchedParseBlockResponse { response }))
+    }
+
+    async fn get_block_id_at_height(
+        &self,
+        request: Request<pb::GetBlockIdAtHeightRequest>,
+    ) -> Result<Response<pb::GetBlockIdAtHeightResponse>, Status> {
+        let found = self
+            .vm
+            .block_id_at_height(request.into_inner().height)
+            .map_err(status)?;
+        Ok(Response::new(match found {
+            Some(id) => pb::GetBlockIdAtHeightResponse {
+                blk_id: id.to_vec(),
+                err: pb::Error::Unspecified as i32,
+            },
+            None => pb::GetBlockIdAtHeightResponse {
+                blk_id: Vec::new(),
+                err: pb::Error::NotFound as i32,
+            },
+        }))
+    }
+
+    async fn state_sync_enabled(
+        &self,
+        _: Request<()>,
+    ) -> Result<Response<pb::StateSyncEnabledResponse>, Status> {
+        Ok(Response::new(pb::StateSyncEnabledResponse {
+            enabled: false,
+            err: pb::Error::Unspecified as i32,
+        }))
+    }
+
+    async fn get_ongoing_sync_state_summary(
+        &self,
+        _: Request<()>,
+    ) -> Result<Response<pb::GetOngoingSyncStateSummaryResponse>, Status> {
+        Ok(Response::new(pb::GetOngoingSyncStateSummaryResponse {
+            err: pb::Error::StateSyncNotImplemented as i32,
+            ..Default::default()
+        }))
+    }
+
+    async fn get_last_state_summary(
+        &self,
+        _: Request<()>,
+    ) -> Result<Response<pb::GetLastStateSummaryResponse>, Status> {
+        Ok(Response::new(pb::GetLastStateSummaryResponse {
+            err: pb::Error::StateSyncNotImplemented as i32,
+            ..Default::default()
+        }))
+    }
+
+    async fn parse_state_summary(
+        &self,
+        _: Request<pb::ParseStateSummaryRequest>,
+    ) -> Result<Response<pb::ParseStateSummaryResponse>, Status> {
+        Ok(Response::new(pb::ParseStateSummaryResponse {
+            err: pb::Error::StateSyncNotImplemented as i32,
+            ..Default::default()
+        }))
+    }
+
+    async fn get_state_summary(
+        &self,
+        _: Request<pb::GetStateSummaryRequest>,
+    ) -> Result<Response<pb::GetStateSummaryResponse>, Status> {
+        Ok(Response::new(pb::GetStateSummaryResponse {
+            err: pb::Error::StateSyncNotImplemented as i32,
+            ..Default::default()
+        }))
+    }
+
+    async fn block_verify(
+        &self,
+        request: Request<pb::BlockVerifyRequest>,
+    ) -> Result<Response<pb::BlockVerifyResponse>, Status> {
+        let b = self
+            .vm
+            .verify_block(request.into_inner().bytes)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::BlockVerifyResponse {
+            timestamp: Some(timestamp(b.timestamp_ms)),
+        }))
+    }
+
+    async fn block_accept(
+        &self,
+        request: Request<pb::BlockAcceptRequest>,
+    ) -> Result<Response<()>, Status> {
+        self.vm
+            .accept_block(&request.into_inner().id)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "accept failed: the node will stop this chain");
+                status(e)
+            })?;
+        Ok(Response::new(()))
+    }
+
+    async fn block_reject(
+        &self,
+        request: Request<pb::BlockRejectRequest>,
+    ) -> Result<Response<()>, Status> {
+        self.vm
+            .reject_block(&request.into_inner().id)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "reject failed: the node will stop this chain");
+                status(e)
+            })?;
+        Ok(Response::new(()))
+    }
+
+    async fn state_summary_accept(
+        &self,
+        _: Request<pb::StateSummaryAcceptRequest>,
+    ) -> Result<Response<pb::StateSummaryAcceptResponse>, Status> {
+        Ok(Response::new(pb::StateSummaryAcceptResponse {
+            mode: pb::state_summary_accept_response::Mode::Unspecified as i32,
+            err: pb::Error::StateSyncNotImplemented as i32,
+        }))
+    }
+}
+
+fn parsed(b: &BlockSummary) -> pb::ParseBlockResponse {
+    pb::ParseBlockResponse {
+        id: b.id.to_vec(),
+        parent_id: b.parent.to_vec(),
+        height: b.height,
+        timestamp: Some(timestamp(b.timestamp_ms)),
+        verify_with_context: false,
+    }
+}

@@ -1,0 +1,439 @@
+//! Transactions: their canonical encoding, the bytes a sender signs, and the checks that need no chain state.
+//!
+//! A transaction is `SignedTx { unsigned, signature }`, borsh-encoded. The sender signs
+//! `SIGNING_DOMAIN ‖ borsh(UnsignedTx)`; the domain prefix keeps a kvvm signature from ever being valid
+//! for another protocol that signs borsh bytes with the same key. The transaction ID is blake3 of the
+//! whole borsh-encoded `SignedTx`, so two transactions with the same content but different signatures
+//! (ed25519 signatures are deterministic, but a sender may use another signer) have different IDs; the
+//! per-account nonce still lets only one of them execute.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Mutex;
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use kvvm_genesis::ChainLimits;
+
+use crate::error::TxError;
+
+/// Prefix of every signed message; versioned so a future format cannot be confused with this one.
+pub const SIGNING_DOMAIN: &[u8] = b"kvvm/tx/v1";
+
+pub type TxId = [u8; 32];
+pub type AccountId = [u8; 32];
+
+/// One change to the key-value state.
+#[derive(BorshSerialize, BorshDeserialize, Clone, Debug, PartialEq, Eq)]
+pub enum Operation {
+    /// Writes `value` under `key`; the key must be free or owned by the sender.
+    Put { key: Vec<u8>, value: Vec<u8> },
+    /// Removes `key`, which must exist and be owned by the sender; the key becomes free.
+    Delete { key: Vec<u8> },
+}
+
+impl Operation {
+    pub fn key(&self) -> &[u8] {
+        match self {
+            Operation::Put { key, .. } | Operation::Delete { key } => key,
+        }
+    }
+}
+
+/// What the sender signs.
+#[derive(BorshSerialize, BorshDeserialize, Clone, Debug, PartialEq, Eq)]
+pub struct UnsignedTx {
+    /// The chain this transaction is meant for; another chain refuses it (no cross-chain replay).
+    pub chain_id: [u8; 32],
+    /// The sender's ed25519 public key, which is also its account ID.
+    pub sender: AccountId,
+    /// The sender's next nonce: transactions of one account execute in strict sequence, once each.
+    pub nonce: u64,
+    pub ops: Vec<Operation>,
+}
+
+impl UnsignedTx {
+    /// The exact bytes an ed25519 signer signs.
+    pub fn signing_bytes(&self) -> Vec<u8> {
+        let mut bytes = SIGNING_DOMAIN.to_vec();
+        self.serialize(&mut bytes)
+            .expect("writing borsh into a Vec cannot fail");
+        bytes
+    }
+
+    pub fn sign(self, key: &SigningKey) -> SignedTx {
+        let signature = key.sign(&self.signing_bytes()).to_bytes();
+        SignedTx {
+            unsigned: self,
+            signature,
+        }
+    }
+}
+
+#[derive(BorshSerialize, BorshDeserialize, Clone, Debug, PartialEq, Eq)]
+pub struct SignedTx {
+    pub unsigned: UnsignedTx,
+    pub signature: [u8; 64],
+}
+
+/// A decoded transaction with its ID and encoded size, computed once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transaction {
+    pub id: TxId,
+    pub encoded_len: usize,
+    pub signed: SignedTx,
+}
+
+impl Transaction {
+    pub fn new(signed: SignedTx) -> Self {
+        let bytes = borsh::to_vec(&signed).expect("writing borsh into a Vec cannot fail");
+        Self {
+            id: *blake3::hash(&bytes).as_bytes(),
+            encoded_len: bytes.len(),
+            signed,
+        }
+    }
+
+    /// Decodes canonical bytes; trailing bytes or an oversized input are errors.
+    pub fn decode(bytes: &[u8], max_tx_bytes: usize) -> Result<Self, TxError> {
+        if bytes.len() > max_tx_bytes {
+            return Err(TxError::TooLarge {
+                size: bytes.len(),
+                limit: max_tx_bytes,
+            });
+        }
+        let signed: SignedTx =
+            borsh::from_slice(bytes).map_err(|e| TxError::Malformed(e.to_string()))?;
+        Ok(Self {
+            id: *blake3::hash(bytes).as_bytes(),
+            encoded_len: bytes.len(),
+            signed,
+        })
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        borsh::to_vec(&self.signed).expect("writing borsh into a Vec cannot fail")
+    }
+
+    pub fn sender(&self) -> &AccountId {
+        &self.signed.unsigned.sender
+    }
+
+    pub fn nonce(&self) -> u64 {
+        self.signed.unsigned.nonce
+    }
+
+    pub fn ops(&self) -> &[Operation] {
+        &self.signed.unsigned.ops
+    }
+
+    /// Checks everything that needs neither chain state nor signature work.
+    pub fn check_format(&self, chain_id: &[u8; 32], limits: &ChainLimits) -> Result<(), TxError> {
+        let unsigned = &self.signed.unsigned;
+        if &unsigned.chain_id != chain_id {
+            return Err(TxError::WrongChain);
+        }
+        if self.encoded_len > limits.max_tx_bytes as usize {
+            return Err(TxError::TooLarge {
+                size: self.encoded_len,
+                limit: limits.max_tx_bytes as usize,
+            });
+        }
+        if unsigned.ops.is_empty() {
+            return Err(TxError::NoOperations);
+        }
+        if unsigned.ops.len() > limits.max_ops_per_tx as usize {
+            return Err(TxError::TooManyOperations {
+                count: unsigned.ops.len(),
+                limit: limits.max_ops_per_tx as usize,
+            });
+        }
+        for op in &unsigned.ops {
+            let key = op.key();
+            if key.is_empty() {
+                return Err(TxError::EmptyKey);
+            }
+            if key.len() > limits.max_key_bytes as usize {
+                return Err(TxError::KeyTooLarge {
+                    size: key.len(),
+                    limit: limits.max_key_bytes as usize,
+                });
+            }
+            if let Operation::Put { value, .. } = op {
+                if value.len() > limits.max_value_bytes as usize {
+                    return Err(TxError::ValueTooLarge {
+                        size: value.len(),
+                        limit: limits.max_value_bytes as usize,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Strict ed25519 verification: rejects non-canonical encodings, small-order (weak) keys and
+    /// small-order `R`, so every node reaches the same verdict on every signature.
+    pub fn verify_signature(&self) -> Result<(), TxError> {
+        let key = VerifyingKey::from_bytes(self.sender()).map_err(|_| TxError::InvalidPublicKey)?;
+        if key.is_weak() {
+            return Err(TxError::WeakPublicKey);
+        }
+        let signature = Signature::from_bytes(&self.signed.signature);
+        key.verify_strict(&self.signed.unsigned.signing_bytes(), &signature)
+            .map_err(|_| TxError::BadSignature)
+    }
+}
+
+/// IDs of transactions whose signature this node already verified, so no transaction is verified twice
+/// (signature work is the budget to watch: about 23k strict verifications per second per core).
+///
+/// Bounded: the oldest IDs are forgotten first. A std `Mutex` guards it because every critical section
+/// is a few hash-set operations with no `.await` and no I/O inside.
+pub struct VerifiedSignatures {
+    capacity: usize,
+    inner: Mutex<VerifiedInner>,
+}
+
+#[derive(Default)]
+struct VerifiedInner {
+    ids: HashSet<TxId>,
+    order: VecDeque<TxId>,
+}
+
+impl VerifiedSignatures {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            inner: Mutex::new(VerifiedInner::default()),
+        }
+    }
+
+    /// Verifies the signature unless this node already did.
+    pub fn verify(&self, tx: &Transaction) -> Result<(), TxError> {
+        if self.contains(&tx.id) {
+            return Ok(());
+        }
+        tx.verify_signature()?;
+        self.remember(tx.id);
+        Ok(())
+    }
+
+    pub fn contains(&self, id: &TxId) -> bool {
+        self.lock().ids.contains(id)
+    }
+
+    fn remember(&self, id: TxId) {
+        let mut inner = self.lock();
+        if !inner.ids.insert(id) {
+            return;
+        }
+        inner.order.push_back(id);
+        while inner.order.len() > self.capacity {
+            if let Some(old) = inner.order.pop_front() {
+                inner.ids.remove(&old);
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VerifiedInner> {
+        // A poisoned lock only means another thread panicked mid-update of a cache; the set is
+        // still a valid (if partial) cache, so keep using it.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32])
+    }
+
+    fn tx(seed: u8, nonce: u64, ops: Vec<Operation>) -> Transaction {
+        let k = key(seed);
+        Transaction::new(
+            UnsignedTx {
+                chain_id: [7; 32],
+                sender: k.verifying_key().to_bytes(),
+                nonce,
+                ops,
+            }
+            .sign(&k),
+        )
+    }
+
+    fn put(k: &str, v: &str) -> Operation {
+        Operation::Put {
+            key: k.as_bytes().to_vec(),
+            value: v.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn signing_bytes_match_the_documented_vector() {
+        // The vector in docs/signing.md: any client must produce these bytes.
+        let unsigned = UnsignedTx {
+            chain_id: [1; 32],
+            sender: [2; 32],
+            nonce: 3,
+            ops: vec![
+                put("k", "v"),
+                Operation::Delete {
+                    key: b"old".to_vec(),
+                },
+            ],
+        };
+        let mut expected = b"kvvm/tx/v1".to_vec();
+        expected.extend([1u8; 32]);
+        expected.extend([2u8; 32]);
+        expected.extend(3u64.to_le_bytes());
+        expected.extend(2u32.to_le_bytes()); // two operations
+        expected.push(0); // Put
+        expected.extend(1u32.to_le_bytes());
+        expected.push(b'k');
+        expected.extend(1u32.to_le_bytes());
+        expected.push(b'v');
+        expected.push(1); // Delete
+        expected.extend(3u32.to_le_bytes());
+        expected.extend(b"old");
+        assert_eq!(unsigned.signing_bytes(), expected);
+    }
+
+    #[test]
+    fn signed_tx_round_trips_and_id_is_hash_of_bytes() {
+        let t = tx(1, 0, vec![put("a", "b")]);
+        let bytes = t.encode();
+        let decoded = Transaction::decode(&bytes, 1 << 20).unwrap();
+        assert_eq!(decoded, t);
+        assert_eq!(decoded.id, *blake3::hash(&bytes).as_bytes());
+        decoded.verify_signature().unwrap();
+    }
+
+    #[test]
+    fn trailing_bytes_are_malformed() {
+        let mut bytes = tx(1, 0, vec![put("a", "b")]).encode();
+        bytes.push(0);
+        assert!(matches!(
+            Transaction::decode(&bytes, 1 << 20),
+            Err(TxError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn tampered_operation_fails_signature() {
+        let mut t = tx(1, 0, vec![put("a", "b")]);
+        t.signed.unsigned.ops[0] = put("a", "c");
+        assert!(matches!(t.verify_signature(), Err(TxError::BadSignature)));
+    }
+
+    #[test]
+    fn non_canonical_signature_scalar_is_rejected() {
+        let mut t = tx(1, 0, vec![put("a", "b")]);
+        // Adding the group order L to s gives the same point equation but a non-canonical scalar.
+        const L: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
+            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let mut carry = 0u16;
+        for i in 0..32 {
+            let sum = t.signed.signature[32 + i] as u16 + L[i] as u16 + carry;
+            t.signed.signature[32 + i] = sum as u8;
+            carry = sum >> 8;
+        }
+        assert!(t.verify_signature().is_err());
+    }
+
+    #[test]
+    fn weak_public_key_is_rejected() {
+        // The identity point (small order) as a public key.
+        let mut t = tx(1, 0, vec![put("a", "b")]);
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        t.signed.unsigned.sender = identity;
+        assert!(matches!(t.verify_signature(), Err(TxError::WeakPublicKey)));
+    }
+
+    #[test]
+    fn format_limits_are_enforced_at_their_edges() {
+        let limits = ChainLimits {
+            max_key_bytes: 4,
+            max_value_bytes: 8,
+            max_ops_per_tx: 2,
+            ..ChainLimits::default()
+        };
+        let chain = [7; 32];
+        assert!(tx(1, 0, vec![put("abcd", "12345678")])
+            .check_format(&chain, &limits)
+            .is_ok());
+        assert!(matches!(
+            tx(1, 0, vec![put("abcde", "1")]).check_format(&chain, &limits),
+            Err(TxError::KeyTooLarge { size: 5, limit: 4 })
+        ));
+        assert!(matches!(
+            tx(1, 0, vec![put("a", "123456789")]).check_format(&chain, &limits),
+            Err(TxError::ValueTooLarge { size: 9, limit: 8 })
+        ));
+        assert!(matches!(
+            tx(1, 0, vec![put("a", "1"), put("b", "2"), put("c", "3")])
+                .check_format(&chain, &limits),
+            Err(TxError::TooManyOperations { count: 3, limit: 2 })
+        ));
+        assert!(matches!(
+            tx(1, 0, vec![]).check_format(&chain, &limits),
+            Err(TxError::NoOperations)
+        ));
+        assert!(matches!(
+            tx(1, 0, vec![put("", "1")]).check_format(&chain, &limits),
+            Err(TxError::EmptyKey)
+        ));
+        assert!(matches!(
+            tx(1, 0, vec![put("a", "1")]).check_format(&[8; 32], &limits),
+            Err(TxError::WrongChain)
+        ));
+    }
+
+    #[test]
+    fn tx_bytes_limit_is_enforced_at_its_edge() {
+        let t = tx(1, 0, vec![put("a", "1")]);
+        let limits = ChainLimits {
+            max_tx_bytes: t.encoded_len as u32,
+            ..ChainLimits::default()
+        };
+        assert!(t.check_format(&[7; 32], &limits).is_ok());
+        let tight = ChainLimits {
+            max_tx_bytes: t.encoded_len as u32 - 1,
+            ..limits
+        };
+        assert!(matches!(
+            t.check_format(&[7; 32], &tight),
+            Err(TxError::TooLarge { .. })
+        ));
+        assert!(Transaction::decode(&t.encode(), t.encoded_len - 1).is_err());
+    }
+
+    #[test]
+    fn verified_signatures_are_not_checked_twice_and_stay_bounded() {
+        let cache = VerifiedSignatures::new(2);
+        let a = tx(1, 0, vec![put("a", "1")]);
+        cache.verify(&a).unwrap();
+        assert!(cache.contains(&a.id));
+        // A tampered copy with the same cached ID would pass: the cache is keyed by ID, and the ID
+        // covers the signature and content, so a different content is a different ID.
+        let mut forged = a.clone();
+        forged.signed.unsigned.nonce = 9;
+        let forged = Transaction::new(forged.signed);
+        assert!(cache.verify(&forged).is_err());
+        cache.verify(&tx(2, 0, vec![put("b", "1")])).unwrap();
+        cache.verify(&tx(3, 0, vec![put("c", "1")])).unwrap();
+        assert_eq!(cache.len(), 2);
+        assert!(!cache.contains(&a.id));
+    }
+}
