@@ -1,0 +1,361 @@
+// Command kvvm-network starts and stops a local AvalancheGo network (tmpnet, one process per
+// node) whose validators run a kvvm subnet and chain.
+//
+//	kvvm-network [start] --avalanchego-path BIN --plugin-dir DIR [--nodes 3] [--kvvm BIN | --genesis FILE]
+//	                     [--chain-config JSON] [--root-dir DIR] [--out FILE] [--wait]
+//	kvvm-network stop --network-dir DIR
+//
+// start prints, per node, its node ID and the chain's JSON-RPC URL, then the network directory
+// and a first command to try; --out writes the same as JSON. Without --wait the nodes keep running
+// after this program exits (stop them with `stop`); with --wait it stays in the foreground and
+// stops the network on SIGINT/SIGTERM.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ava-labs/avalanchego/config"
+	"github.com/ava-labs/avalanchego/ids"
+	"github.com/ava-labs/avalanchego/tests/fixture/tmpnet"
+	"github.com/ava-labs/avalanchego/utils/logging"
+)
+
+const (
+	// cb58 of "kvvm" right-padded with zeros to 32 bytes (`kvvm vm-id`).
+	kvvmVMID   = "pKzWfwFJiwYE8pfXv6iF7r9E8nG68tv8uQuTKUA9Wmv5yUEmM"
+	subnetName = "kvvm"
+	owner      = "kvvm"
+)
+
+// Summary is what --out receives.
+type Summary struct {
+	NetworkDir string        `json:"networkDir"`
+	SubnetID   string        `json:"subnetID"`
+	ChainID    string        `json:"chainID"`
+	VMID       string        `json:"vmID"`
+	Nodes      []NodeSummary `json:"nodes"`
+}
+
+type NodeSummary struct {
+	NodeID  string `json:"nodeID"`
+	URI     string `json:"uri"`
+	RPCURL  string `json:"rpcURL"`
+	ChainID string `json:"chainID"`
+}
+
+func main() {
+	args := os.Args[1:]
+	cmd := "start"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "start":
+		err = start(args)
+	case "stop":
+		err = stop(args)
+	case "help":
+		fmt.Println("usage: kvvm-network [start|stop] [flags]; run `kvvm-network start -h` or `kvvm-network stop -h`")
+	default:
+		err = fmt.Errorf("unknown command %q (expected start or stop)", cmd)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "kvvm-network %s: %v\n", cmd, err)
+		os.Exit(1)
+	}
+}
+
+// newLogger sends tmpnet's log to stderr so that stdout holds only the summary.
+func newLogger(level string) (logging.Logger, error) {
+	lvl, err := logging.ToLevel(level)
+	if err != nil {
+		return nil, err
+	}
+	format, err := logging.ToFormat(logging.AutoString, os.Stderr.Fd())
+	if err != nil {
+		return nil, err
+	}
+	return logging.NewLogger("", logging.NewWrappedCore(lvl, os.Stderr, format.ConsoleEncoder())), nil
+}
+
+func envOr(names ...string) string {
+	for _, name := range names {
+		if v := os.Getenv(name); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func start(args []string) error {
+	fl := flag.NewFlagSet("start", flag.ContinueOnError)
+	avalanchegoPath := fl.String("avalanchego-path", envOr("AVALANCHEGO_PATH"), "AvalancheGo binary (env AVALANCHEGO_PATH)")
+	pluginDir := fl.String("plugin-dir", envOr("KVVM_PLUGIN_DIR", "AVAGO_PLUGIN_DIR"), "plugin directory holding the kvvm binary named by its VMID (env KVVM_PLUGIN_DIR, AVAGO_PLUGIN_DIR)")
+	nodeCount := fl.Int("nodes", 3, "number of validator nodes, all validating the kvvm subnet")
+	kvvmPath := fl.String("kvvm", "", "kvvm binary whose genesis subcommand writes the genesis; default: the plugin in --plugin-dir")
+	genesisPath := fl.String("genesis", "", "genesis file for the kvvm chain (instead of running kvvm genesis)")
+	chainConfig := fl.String("chain-config", `{"logLevel":"info"}`, "kvvm chain config (JSON), handed to the VM as config_bytes")
+	vmIDStr := fl.String("vm-id", kvvmVMID, "VMID (cb58) of the chain's VM")
+	rootDir := fl.String("root-dir", envOr(tmpnet.RootNetworkDirEnvName), "directory under which the network directory is created (env "+tmpnet.RootNetworkDirEnvName+"; default ~/.tmpnet/networks)")
+	out := fl.String("out", "", "write the network summary as JSON to this file")
+	keyFile := fl.String("key", "", "key file to show in the suggested first command")
+	nodeLogLevel := fl.String("node-log-level", "info", "AvalancheGo log level of the nodes (tmpnet's e2e default is debug)")
+	logLevel := fl.String("log-level", "info", "log level of this program (tmpnet's progress, on stderr)")
+	timeout := fl.Duration("timeout", 5*time.Minute, "time allowed for the network to start and the chain to be created")
+	wait := fl.Bool("wait", false, "stay in the foreground until SIGINT/SIGTERM, then stop the network")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if fl.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fl.Args())
+	}
+
+	log, err := newLogger(*logLevel)
+	if err != nil {
+		return err
+	}
+	if *nodeCount < 1 {
+		return errors.New("--nodes must be at least 1")
+	}
+	if *avalanchegoPath == "" {
+		return errors.New("--avalanchego-path (or AVALANCHEGO_PATH) is required")
+	}
+	if *pluginDir == "" {
+		return errors.New("--plugin-dir (or KVVM_PLUGIN_DIR) is required")
+	}
+	// The node process is started from the network directory: make paths absolute.
+	for _, p := range []*string{avalanchegoPath, pluginDir, kvvmPath, genesisPath, rootDir, out} {
+		if *p != "" {
+			abs, err := filepath.Abs(*p)
+			if err != nil {
+				return err
+			}
+			*p = abs
+		}
+	}
+	vmID, err := ids.FromString(*vmIDStr)
+	if err != nil {
+		return fmt.Errorf("--vm-id: %w", err)
+	}
+	pluginPath := filepath.Join(*pluginDir, vmID.String())
+	// tmpnet only warns about a missing plugin; the chain would then never come up.
+	if info, err := os.Stat(pluginPath); err != nil || info.IsDir() || info.Mode()&0o111 == 0 {
+		return fmt.Errorf("no executable plugin at %s (run scripts/install-plugin.sh)", pluginPath)
+	}
+	if !json.Valid([]byte(*chainConfig)) {
+		return fmt.Errorf("--chain-config is not valid JSON: %s", *chainConfig)
+	}
+
+	genesis, err := loadGenesis(*genesisPath, *kvvmPath, pluginPath)
+	if err != nil {
+		return err
+	}
+
+	nodes := tmpnet.NewNodesOrPanic(*nodeCount)
+	flags := tmpnet.DefaultE2EFlags()
+	flags[config.LogLevelKey] = *nodeLogLevel
+	network := &tmpnet.Network{
+		Owner:        owner,
+		Nodes:        nodes,
+		DefaultFlags: flags,
+		// tmpnet's default C-Chain config logs at trace level; that is only noise here.
+		PrimaryChainConfigs: map[string]tmpnet.ConfigMap{"C": {"log-level": *nodeLogLevel}},
+		DefaultRuntimeConfig: tmpnet.NodeRuntimeConfig{
+			Process: &tmpnet.ProcessRuntimeConfig{
+				AvalancheGoPath: *avalanchegoPath,
+				PluginDir:       *pluginDir,
+			},
+		},
+		Subnets: []*tmpnet.Subnet{{
+			Name:         subnetName,
+			ValidatorIDs: tmpnet.NodesToIDs(nodes...),
+			Chains: []*tmpnet.Chain{{
+				VMID:    vmID,
+				Genesis: genesis,
+				Config:  *chainConfig,
+				// tmpnet runs `<plugin> version-json` and requires its "rpcchainvm" to equal the
+				// node's (`avalanchego --version-json`).
+				VersionArgs: []string{"version-json"},
+			}},
+		}},
+	}
+
+	began := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	// Stop early on SIGINT/SIGTERM during start, too.
+	ctx, stopSignals := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stopSignals()
+
+	if err := tmpnet.BootstrapNewNetwork(ctx, log, network, *rootDir); err != nil {
+		if network.Dir != "" {
+			fmt.Fprintf(os.Stderr, "kvvm-network: start failed; stopping the nodes of %s (logs: %s/<nodeID>/logs)\n", network.Dir, network.Dir)
+			stopCtx, stopCancel := context.WithTimeout(context.Background(), tmpnet.DefaultNetworkTimeout)
+			defer stopCancel()
+			if stopErr := network.Stop(stopCtx); stopErr != nil {
+				fmt.Fprintf(os.Stderr, "kvvm-network: stopping: %v\n", stopErr)
+			}
+		}
+		return fmt.Errorf("starting the network: %w", err)
+	}
+	elapsed := time.Since(began)
+	if err := linkLatest(network.Dir); err != nil {
+		fmt.Fprintf(os.Stderr, "kvvm-network: %v\n", err)
+	}
+
+	summary, err := summarize(network, vmID)
+	if err != nil {
+		return err
+	}
+	printSummary(summary, *keyFile, elapsed)
+	if *out != "" {
+		if err := writeJSON(*out, summary); err != nil {
+			return err
+		}
+		fmt.Printf("summary: %s\n", *out)
+	}
+
+	if !*wait {
+		fmt.Printf("stop with: kvvm-network stop --network-dir %s\n", network.Dir)
+		return nil
+	}
+	stopSignals()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	fmt.Println("running; press Ctrl-C (or send SIGTERM) to stop the network")
+	sig := <-sigs
+	signal.Stop(sigs)
+	fmt.Fprintf(os.Stderr, "kvvm-network: %s: stopping the network\n", sig)
+	stopCtx, stopCancel := context.WithTimeout(context.Background(), tmpnet.DefaultNetworkTimeout)
+	defer stopCancel()
+	if err := network.Stop(stopCtx); err != nil {
+		return err
+	}
+	fmt.Printf("stopped network %s\n", network.Dir)
+	return nil
+}
+
+func stop(args []string) error {
+	fl := flag.NewFlagSet("stop", flag.ContinueOnError)
+	networkDir := fl.String("network-dir", envOr(tmpnet.NetworkDirEnvName), "network directory (env "+tmpnet.NetworkDirEnvName+")")
+	logLevel := fl.String("log-level", "info", "log level of this program")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if *networkDir == "" {
+		return errors.New("--network-dir is required")
+	}
+	log, err := newLogger(*logLevel)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), tmpnet.DefaultNetworkTimeout)
+	defer cancel()
+	if err := tmpnet.StopNetwork(ctx, log, *networkDir); err != nil {
+		return err
+	}
+	fmt.Printf("stopped network %s\n", *networkDir)
+	return nil
+}
+
+// loadGenesis reads --genesis, or runs `<kvvm> genesis` (the plugin binary by default).
+func loadGenesis(genesisPath, kvvmPath, pluginPath string) ([]byte, error) {
+	if genesisPath != "" {
+		if kvvmPath != "" {
+			return nil, errors.New("give --genesis or --kvvm, not both")
+		}
+		genesis, err := os.ReadFile(genesisPath)
+		if err != nil {
+			return nil, fmt.Errorf("reading the genesis: %w", err)
+		}
+		return genesis, nil
+	}
+	if kvvmPath == "" {
+		kvvmPath = pluginPath
+	}
+	cmd := exec.Command(kvvmPath, "genesis")
+	cmd.Stderr = os.Stderr
+	genesis, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s genesis: %w", kvvmPath, err)
+	}
+	if !json.Valid(genesis) {
+		return nil, fmt.Errorf("%s genesis printed no JSON document", kvvmPath)
+	}
+	return genesis, nil
+}
+
+func summarize(network *tmpnet.Network, vmID ids.ID) (*Summary, error) {
+	subnet := network.GetSubnet(subnetName)
+	if subnet == nil || len(subnet.Chains) == 0 || subnet.Chains[0].ChainID == ids.Empty {
+		return nil, errors.New("the kvvm chain was not created")
+	}
+	chainID := subnet.Chains[0].ChainID.String()
+	summary := &Summary{
+		NetworkDir: network.Dir,
+		SubnetID:   subnet.SubnetID.String(),
+		ChainID:    chainID,
+		VMID:       vmID.String(),
+	}
+	for _, node := range network.GetNodeURIs() {
+		summary.Nodes = append(summary.Nodes, NodeSummary{
+			NodeID:  node.NodeID.String(),
+			URI:     node.URI,
+			RPCURL:  fmt.Sprintf("%s/ext/bc/%s/rpc", node.URI, chainID),
+			ChainID: chainID,
+		})
+	}
+	if len(summary.Nodes) == 0 {
+		return nil, errors.New("no running node found")
+	}
+	return summary, nil
+}
+
+func printSummary(s *Summary, keyFile string, elapsed time.Duration) {
+	fmt.Printf("kvvm network started in %.0f s: subnet %s, chain %s\n", elapsed.Seconds(), s.SubnetID, s.ChainID)
+	for _, n := range s.Nodes {
+		fmt.Printf("node %s  %s\n", n.NodeID, n.RPCURL)
+	}
+	fmt.Printf("network dir: %s\n", s.NetworkDir)
+	if keyFile == "" {
+		keyFile = "<keyfile>"
+	}
+	fmt.Printf("try: kvvm put --rpc %s --key %s hello world\n", s.Nodes[0].RPCURL, keyFile)
+}
+
+func writeJSON(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// linkLatest points <root>/latest at the new network directory, as tmpnetctl does.
+func linkLatest(networkDir string) error {
+	latest := filepath.Join(filepath.Dir(networkDir), "latest")
+	if err := os.Remove(latest); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return os.Symlink(filepath.Base(networkDir), latest)
+}
