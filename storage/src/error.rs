@@ -1,0 +1,30 @@
+use thiserror::Error;
+
+/// Everything that can go wrong reading or writing the chain state.
+#[derive(Debug, Error)]
+pub enum StorageError {
+    #[error("rocksdb: {0}")]
+    Rocks(#[from] rocksdb::Error),
+
+    /// A stored value does not decode. The store never panics on bad bytes; it names what it was reading so an
+    /// operator can tell a damaged database from a bug.
+    #[error("corrupt {what} in the chain store: {reason}")]
+    Corrupt { what: &'static str, reason: String },
+
+    /// An operation needs the genesis block to have been written first.
+    #[error("the chain store has no genesis yet")]
+    NotInitialized,
+
+    #[error("the chain store already holds a chain; genesis can only be written once")]
+    AlreadyInitialized,
+
+    /// The database was written by a different layout of this crate. Refusing to open it beats misreading it.
+    #[error("chain store schema version {found} is not the supported version {expected}")]
+    SchemaMismatch { found: u32, expected: u32 },
+
+    /// Blocks are accepted strictly one height after another.
+    #[error("accepted block height {got} does not follow the last accepted height (expected {expected})")]
+    HeightGap { expected: u64, got: u64 },
+}
+
+pub(crate) type Result<T, E = StorageError> = std::result::Result<T, E>;
