@@ -201,7 +201,7 @@ mod tests {
     fn state_built_in_two_insertion_orders_has_equal_checksum() {
         let elements: Vec<LtHash> = (0u64..20)
             .map(|i| {
-                if i % 3 == 0 {
+                if i.is_multiple_of(3) {
                     nonce_element(&[i as u8; 32], i)
                 } else {
                     entry_element(&i.to_le_bytes(), b"value", &ALICE, i)

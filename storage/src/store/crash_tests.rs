@@ -37,9 +37,15 @@ fn account(n: u64) -> AccountId {
     [n as u8 + 1; 32]
 }
 
+/// The writes of one block, in the shape of [`AcceptBatch`].
+struct BlockEffect {
+    entry_writes: Vec<(Vec<u8>, Option<Entry>)>,
+    nonce_writes: Vec<(AccountId, u64)>,
+}
+
 /// What block `height` does, deterministically, so the parent can replay it: set one key, sometimes delete
 /// another, bump one account's nonce.
-fn block_effect(height: u64) -> (Vec<(Vec<u8>, Option<Entry>)>, Vec<(AccountId, u64)>) {
+fn block_effect(height: u64) -> BlockEffect {
     let mut entry_writes = vec![(
         key(height % KEY_SLOTS),
         Some(Entry {
@@ -48,10 +54,13 @@ fn block_effect(height: u64) -> (Vec<(Vec<u8>, Option<Entry>)>, Vec<(AccountId, 
             height,
         }),
     )];
-    if height % 4 == 0 {
+    if height.is_multiple_of(4) {
         entry_writes.push((key((height + 3) % KEY_SLOTS), None));
     }
-    (entry_writes, vec![(account(height % 5), height)])
+    BlockEffect {
+        entry_writes,
+        nonce_writes: vec![(account(height % 5), height)],
+    }
 }
 
 fn genesis_entries() -> Vec<(Vec<u8>, Entry)> {
@@ -103,7 +112,10 @@ fn run_child(dir: &Path) {
     let (_, mut height) = store.last_accepted().unwrap().unwrap();
     while Instant::now() < deadline {
         height += 1;
-        let (entry_writes, nonce_writes) = block_effect(height);
+        let BlockEffect {
+            entry_writes,
+            nonce_writes,
+        } = block_effect(height);
         let mut lattice = store.lattice().unwrap();
         for (key, write) in &entry_writes {
             if let Some(old) = store.entry(key).unwrap() {
@@ -192,7 +204,10 @@ fn assert_consistent(dir: &Path) -> u64 {
     let mut entries: BTreeMap<Vec<u8>, Entry> = genesis_entries().into_iter().collect();
     let mut nonces = BTreeMap::new();
     for height in 1..=last_height {
-        let (entry_writes, nonce_writes) = block_effect(height);
+        let BlockEffect {
+            entry_writes,
+            nonce_writes,
+        } = block_effect(height);
         for (key, write) in entry_writes {
             match write {
                 Some(e) => entries.insert(key, e),
