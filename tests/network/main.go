@@ -26,6 +26,8 @@ import (
 	"syscall"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/ava-labs/avalanchego/config"
 	"github.com/ava-labs/avalanchego/ids"
 	"github.com/ava-labs/avalanchego/tests/fixture/tmpnet"
@@ -167,6 +169,10 @@ func start(args []string) error {
 	nodes := tmpnet.NewNodesOrPanic(*nodeCount)
 	flags := tmpnet.DefaultE2EFlags()
 	flags[config.LogLevelKey] = *nodeLogLevel
+	if limit := fdLimitFlag(); limit != "" {
+		log.Info("lowering the nodes' --fd-limit to the hard RLIMIT_NOFILE", zap.String("fdLimit", limit))
+		flags[config.FdLimitKey] = limit
+	}
 	network := &tmpnet.Network{
 		Owner:        owner,
 		Nodes:        nodes,

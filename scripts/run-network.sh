@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Quick start: a local AvalancheGo network of validators running a kvvm chain.
+#
+#   scripts/run-network.sh [start] [kvvm-network start flags, e.g. --nodes 5 --wait]
+#   scripts/run-network.sh stop
+#
+# On a fresh Debian machine this installs the missing system packages (build-essential, clang,
+# libclang-dev), builds AvalancheGo from the Go module proxy (scripts/build-avalanchego.sh),
+# builds and installs the kvvm plugin (scripts/install-plugin.sh), builds the tmpnet program in
+# tests/network, and starts the network (3 nodes unless --nodes says otherwise). It prints each
+# node's JSON-RPC URL, a first command to try, and how long it all took.
+#
+# Environment:
+#   KVVM_CACHE           where everything built or run is kept (default $HOME/.cache/kvvm):
+#                        avalanchego/<version>/, plugins/, bin/kvvm-network, networks/, network.json
+#   AVALANCHEGO_VERSION  node version (default v1.14.2); the plugin is set to the node's
+#                        rpcchainvm protocol (e.g. 44 for v1.14.0) automatically
+#   KVVM_PROTOCOL        force the plugin's rpcchainvm protocol instead
+#
+# Requires Rust (cargo) and Go >= 1.25.8 (an older Go fetches the newer toolchain from the Go
+# module proxy by itself).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export KVVM_CACHE="${KVVM_CACHE:-$HOME/.cache/kvvm}"
+NETWORKS="$KVVM_CACHE/networks"
+SUMMARY="$KVVM_CACHE/network.json"
+NETBIN="$KVVM_CACHE/bin/kvvm-network"
+
+log() { echo "run-network: $*" >&2; }
+
+stop_network() {
+  if [ ! -e "$NETWORKS/latest" ]; then
+    log "no network recorded under $NETWORKS"
+    return 0
+  fi
+  if [ ! -x "$NETBIN" ]; then
+    log "$NETBIN is missing; run scripts/run-network.sh once to build it"
+    return 1
+  fi
+  "$NETBIN" stop --network-dir "$NETWORKS/latest"
+}
+
+cmd="start"
+if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
+  cmd="$1"
+  shift
+fi
+case "$cmd" in
+  stop)
+    stop_network
+    exit
+    ;;
+  start) ;;
+  *)
+    echo "usage: $0 [start [flags]] | stop" >&2
+    exit 2
+    ;;
+esac
+
+began=$(date +%s)
+step() { log "[$(($(date +%s) - began)) s] $*"; }
+
+# 1. System packages: a C/C++ toolchain (cgo, RocksDB) and libclang (RocksDB's bindgen).
+missing=()
+dpkg -s build-essential >/dev/null 2>&1 || missing+=(build-essential)
+command -v clang >/dev/null 2>&1 || missing+=(clang)
+dpkg -s libclang-dev >/dev/null 2>&1 || missing+=(libclang-dev)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+if ((${#missing[@]})); then
+  step "installing ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# 2. Toolchains this script does not install.
+fail=0
+if ! command -v cargo >/dev/null 2>&1; then
+  log "Rust is missing: install it with rustup (https://rustup.rs), then re-run"
+  fail=1
+fi
+if ! command -v go >/dev/null 2>&1; then
+  log "Go is missing: install Go >= 1.25.8 (https://go.dev/doc/install), put it on PATH, re-run"
+  fail=1
+fi
+[ "$fail" -eq 0 ] || exit 1
+
+# 3. AvalancheGo.
+step "AvalancheGo ${AVALANCHEGO_VERSION:-v1.14.2}"
+AVALANCHEGO="$("$ROOT/scripts/build-avalanchego.sh" | tail -n1)"
+node_protocol="$("$AVALANCHEGO" --version-json | sed -n 's/.*"rpcchainvm": *\([0-9][0-9]*\).*/\1/p')"
+
+# 4. The plugin, advertising the node's rpcchainvm protocol.
+protocol="${KVVM_PROTOCOL:-}"
+if [ -z "$protocol" ] && [ -n "$node_protocol" ] && [ "$node_protocol" != 45 ]; then
+  protocol="$node_protocol"
+fi
+step "kvvm plugin${protocol:+ (rpcchainvm protocol $protocol)}"
+PLUGIN_DIR="$(KVVM_PROTOCOL="$protocol" "$ROOT/scripts/install-plugin.sh" | tail -n1)"
+
+# 5. The tmpnet program (tests/network).
+step "building tests/network"
+have_go="$(GOTOOLCHAIN=local go env GOVERSION | sed 's/^go//')"
+need_go="$(awk '$1 == "go" { print $2; exit }' "$ROOT/tests/network/go.mod")"
+if [ "$(printf '%s\n%s\n' "$need_go" "$have_go" | sort -V | head -n1)" = "$need_go" ]; then
+  gotoolchain=local
+else
+  gotoolchain=auto
+fi
+mkdir -p "$(dirname "$NETBIN")"
+(cd "$ROOT/tests/network" &&
+  GOTOOLCHAIN="$gotoolchain" CGO_ENABLED=1 CGO_CFLAGS="-O2 -D__BLST_PORTABLE__" \
+    go build -o "$NETBIN" .)
+
+# 6. One network at a time: stop the one started last, if it still runs.
+if [ -e "$NETWORKS/latest" ]; then
+  step "stopping the previous network"
+  "$NETBIN" stop --network-dir "$NETWORKS/latest" >/dev/null || true
+fi
+
+step "starting the network"
+"$NETBIN" start \
+  --avalanchego-path "$AVALANCHEGO" \
+  --plugin-dir "$PLUGIN_DIR" \
+  --root-dir "$NETWORKS" \
+  --out "$SUMMARY" \
+  "$@" &
+netpid=$!
+# Forward Ctrl-C/SIGTERM to the program (it stops the network itself with --wait).
+trap 'kill -TERM "$netpid" 2>/dev/null || true' INT TERM
+status=0
+wait "$netpid" || status=$?
+# `wait` returns early when a trapped signal arrives; wait for the program to finish stopping.
+while kill -0 "$netpid" 2>/dev/null; do wait "$netpid" || status=$?; done
+trap - INT TERM
+[ "$status" -eq 0 ] || exit "$status"
+
+waited=0
+for arg in "$@"; do
+  case "$arg" in --wait | --wait=true | -wait | -wait=true) waited=1 ;; esac
+done
+if [ "$waited" -eq 0 ]; then
+  echo "total: $(($(date +%s) - began)) s (AvalancheGo, plugin, network program and network start)"
+  echo "stop with: scripts/run-network.sh stop"
+fi
