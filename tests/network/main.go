@@ -217,6 +217,11 @@ func start(args []string) error {
 		}
 		return fmt.Errorf("starting the network: %w", err)
 	}
+	// With a single node, Bootstrap returns once the restarted node serves its API, before it is
+	// healthy (tmpnet network.go Bootstrap); wait for every node, which is a no-op otherwise.
+	if err := tmpnet.WaitForHealthyNodes(ctx, log, network.Nodes); err != nil {
+		return fmt.Errorf("waiting for healthy nodes (the network keeps running; stop it with: kvvm-network stop --network-dir %s): %w", network.Dir, err)
+	}
 	elapsed := time.Since(began)
 	if err := linkLatest(network.Dir); err != nil {
 		fmt.Fprintf(os.Stderr, "kvvm-network: %v\n", err)
