@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod network;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -269,6 +271,35 @@ impl Plugin {
         init
     }
 
+    /// [`Plugin::start`] with a caller-built Initialize request (node ID, config, `server_addr`).
+    pub async fn start_with(&mut self, request: pb::InitializeRequest) -> pb::InitializeResponse {
+        let init = self
+            .vm
+            .initialize(request)
+            .await
+            .map(Response::into_inner)
+            .unwrap();
+        self.vm
+            .set_state(pb::SetStateRequest {
+                state: pb::State::Bootstrapping as i32,
+            })
+            .await
+            .unwrap();
+        self.vm
+            .set_preference(pb::SetPreferenceRequest {
+                id: init.last_accepted_id.clone(),
+            })
+            .await
+            .unwrap();
+        self.vm
+            .set_state(pb::SetStateRequest {
+                state: pb::State::NormalOp as i32,
+            })
+            .await
+            .unwrap();
+        init
+    }
+
     pub async fn verify(&mut self, block: &Block) -> Result<(), Status> {
         self.vm
             .block_verify(pb::BlockVerifyRequest {
@@ -423,4 +454,61 @@ pub fn all_entries(store: &ChainStore) -> Vec<(Vec<u8>, kvvm_storage::Entry)> {
 
 pub fn open_plugin_store(data_dir: &Path) -> ChainStore {
     ChainStore::open(&data_dir.join("kvvm-db"), StoreOptions::default()).unwrap()
+}
+
+impl Plugin {
+    /// Plays one round of consensus as a lone validator: wait for BUILD_BLOCK, build, verify,
+    /// prefer and accept. Returns the block's height, or None if nothing was signalled in `within`.
+    pub async fn produce_block(&mut self, within: Duration) -> Option<u64> {
+        let signalled = tokio::time::timeout(within, self.vm.wait_for_event(())).await;
+        match signalled {
+            Ok(Ok(r)) => assert_eq!(r.into_inner().message, pb::Message::BuildBlock as i32),
+            Ok(Err(status)) => panic!("WaitForEvent failed: {status:?}"),
+            Err(_) => return None,
+        }
+        let built = self
+            .vm
+            .build_block(pb::BuildBlockRequest {
+                p_chain_height: Some(1),
+            })
+            .await
+            .unwrap_or_else(|s| panic!("BuildBlock after BUILD_BLOCK failed: {s:?}"))
+            .into_inner();
+        self.vm
+            .block_verify(pb::BlockVerifyRequest {
+                bytes: built.bytes.clone(),
+                p_chain_height: Some(1),
+            })
+            .await
+            .unwrap();
+        self.vm
+            .set_preference(pb::SetPreferenceRequest {
+                id: built.id.clone(),
+            })
+            .await
+            .unwrap();
+        self.vm
+            .block_accept(pb::BlockAcceptRequest { id: built.id })
+            .await
+            .unwrap();
+        Some(built.height)
+    }
+
+    /// The JSON-RPC handler the plugin registered (prefix, gRPC address).
+    pub async fn rpc_handler(&mut self) -> (String, String) {
+        let handlers = self
+            .vm
+            .create_handlers(())
+            .await
+            .unwrap()
+            .into_inner()
+            .handlers;
+        assert_eq!(handlers.len(), 1, "one JSON-RPC handler: {handlers:?}");
+        (handlers[0].prefix.clone(), handlers[0].server_addr.clone())
+    }
+}
+
+/// The route the node mounts a chain handler at.
+pub fn chain_route(prefix: &str) -> String {
+    format!("/ext/bc/{}{prefix}", kvvm::ids::cb58_encode(&CHAIN_ID))
 }

@@ -313,6 +313,7 @@ impl Chain {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             nonce_writes: diff.nonces.iter().map(|(a, n)| (*a, *n)).collect(),
+            tx_ids: block.txs.iter().map(|t| t.id).collect(),
             lattice: diff.lattice.clone(),
         })?;
         self.processing.remove(id);
@@ -403,20 +404,27 @@ impl Chain {
         })
     }
 
+    /// The state as of the preferred tip (the last accepted block if the preference is unknown):
+    /// what new transactions are checked against.
+    pub fn preferred_view(&self) -> Result<(Arc<Block>, StateView), ChainError> {
+        if let Some(p) = self.processing.get(&self.preferred) {
+            // A preferred block on a branch that lost falls back to the accepted state.
+            if let Ok((_, _, view)) = self.view_at(&p.block.id) {
+                return Ok((p.block.clone(), view));
+            }
+        }
+        let (_, _, view) = self.view_at(&self.last_accepted.id)?;
+        Ok((self.last_accepted.clone(), view))
+    }
+
+    /// Every processing block, for readers that keep a snapshot.
+    pub fn processing_blocks(&self) -> Vec<Arc<Block>> {
+        self.processing.values().map(|p| p.block.clone()).collect()
+    }
+
     /// The state of the last accepted block, for reads that must not wait on consensus.
     pub fn store(&self) -> &ChainStore {
         &self.store
-    }
-
-    /// Next nonce of `account` on the preferred tip: what a new transaction must carry.
-    pub fn preferred_nonce(&self, account: &[u8; 32]) -> Result<u64, ChainError> {
-        let tip = if self.processing.contains_key(&self.preferred) {
-            self.preferred
-        } else {
-            self.last_accepted.id
-        };
-        let (_, _, view) = self.view_at(&tip)?;
-        Ok(view.nonce(account)?)
     }
 }
 

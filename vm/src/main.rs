@@ -43,6 +43,8 @@ enum Command {
         #[arg(long)]
         plugin_dir: PathBuf,
     },
+    #[command(flatten)]
+    User(kvvm::cli::UserCommand),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Some(Command::Genesis { out }) => write_genesis(out),
+        Some(Command::User(command)) => run_user(command),
         Some(Command::SetProtocol {
             protocol,
             plugin_dir,
@@ -115,6 +118,26 @@ fn run_plugin() -> ExitCode {
         }
         Err(e) => {
             tracing::error!(error = %e, "kvvm plugin failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_user(command: kvvm::cli::UserCommand) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kvvm: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(kvvm::cli::run(command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kvvm: {e}");
             ExitCode::FAILURE
         }
     }

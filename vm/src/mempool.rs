@@ -1,8 +1,14 @@
 //! Pending transactions waiting for a block.
 //!
-//! Bounded by count, bytes and per sender; deduplicated by ID. A transaction included in a processing
-//! block stays in the pool (its block may still be rejected) but is no longer a build candidate;
-//! accepting the block removes it, rejecting it makes it a candidate again.
+//! Bounded by count, bytes and per sender; deduplicated by ID; nonces at most `max_future_nonces`
+//! ahead of the sender's next one are held until the gap closes. A transaction included in a
+//! processing block stays in the pool (its block may still be rejected) but is no longer a build
+//! candidate; accepting the block removes it, rejecting it makes it a candidate again.
+//!
+//! Eviction: when the pool is full, the newcomer may displace the highest-nonce transaction of the
+//! sender holding the most transactions, provided that sender holds more than the newcomer's sender
+//! would after admission. So one busy sender cannot crowd out the others, and nothing an honest
+//! sender needs next (lowest nonces) is evicted first.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -16,6 +22,8 @@ pub struct MempoolLimits {
     pub max_txs: usize,
     pub max_bytes: usize,
     pub max_txs_per_sender: usize,
+    /// How far ahead of the sender's next nonce a transaction may be and still be held.
+    pub max_future_nonces: u64,
 }
 
 impl Default for MempoolLimits {
@@ -24,6 +32,7 @@ impl Default for MempoolLimits {
             max_txs: 10_000,
             max_bytes: 64 << 20,
             max_txs_per_sender: 256,
+            max_future_nonces: 64,
         }
     }
 }
@@ -38,6 +47,10 @@ pub enum AddError {
     SenderFull(usize),
     #[error("sender already has a pending transaction with nonce {0}")]
     NonceTaken(u64),
+    #[error("nonce {got} is below the account's next nonce {next}")]
+    NonceTooLow { next: u64, got: u64 },
+    #[error("nonce {got} is more than {window} ahead of the account's next nonce {next}")]
+    NonceTooHigh { next: u64, got: u64, window: u64 },
 }
 
 struct PooledTx {
@@ -80,44 +93,70 @@ impl Mempool {
         self.pool.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn add(&self, tx: Transaction) -> Result<(), AddError> {
+    /// Admits `tx`, given its sender's next nonce on the preferred state. Returns what was evicted
+    /// to make room.
+    pub fn add(&self, tx: Transaction, next_nonce: u64) -> Result<Vec<Transaction>, AddError> {
+        if tx.nonce() < next_nonce {
+            return Err(AddError::NonceTooLow {
+                next: next_nonce,
+                got: tx.nonce(),
+            });
+        }
+        if tx.nonce() - next_nonce >= self.limits.max_future_nonces {
+            return Err(AddError::NonceTooHigh {
+                next: next_nonce,
+                got: tx.nonce(),
+                window: self.limits.max_future_nonces,
+            });
+        }
+        let evicted = self.insert(tx)?;
+        self.bump();
+        Ok(evicted)
+    }
+
+    fn insert(&self, tx: Transaction) -> Result<Vec<Transaction>, AddError> {
         let mut pool = self.lock();
         if pool.txs.contains_key(&tx.id) {
             return Err(AddError::Duplicate);
         }
         let sender = *tx.sender();
+        let sender_count = pool.by_sender.get(&sender).map_or(0, BTreeMap::len);
         if let Some(nonces) = pool.by_sender.get(&sender) {
             if nonces.contains_key(&tx.nonce()) {
                 return Err(AddError::NonceTaken(tx.nonce()));
             }
-            if nonces.len() >= self.limits.max_txs_per_sender {
-                return Err(AddError::SenderFull(nonces.len()));
+        }
+        if sender_count >= self.limits.max_txs_per_sender {
+            return Err(AddError::SenderFull(sender_count));
+        }
+        let mut evicted = Vec::new();
+        loop {
+            let count_full = pool.txs.len() >= self.limits.max_txs;
+            let bytes_full = pool.bytes + tx.encoded_len > self.limits.max_bytes;
+            if !count_full && !bytes_full {
+                break;
+            }
+            match eviction_candidate(&pool, &sender, sender_count + 1) {
+                Some(id) => {
+                    if let Some(gone) = remove_one(&mut pool, &id) {
+                        evicted.push(gone);
+                    }
+                }
+                None => {
+                    // Put back what was evicted for nothing: the newcomer does not fit anyway.
+                    for gone in evicted {
+                        insert_unchecked(&mut pool, gone);
+                    }
+                    return Err(AddError::Full(if count_full {
+                        "transaction count"
+                    } else {
+                        "bytes"
+                    }));
+                }
             }
         }
-        if pool.txs.len() >= self.limits.max_txs {
-            return Err(AddError::Full("transaction count"));
-        }
-        if pool.bytes + tx.encoded_len > self.limits.max_bytes {
-            return Err(AddError::Full("bytes"));
-        }
-        let seq = pool.next_seq;
-        pool.next_seq += 1;
-        pool.bytes += tx.encoded_len;
-        pool.by_sender
-            .entry(sender)
-            .or_default()
-            .insert(tx.nonce(), tx.id);
-        pool.txs.insert(
-            tx.id,
-            PooledTx {
-                tx,
-                included: 0,
-                seq,
-            },
-        );
-        drop(pool);
-        self.bump();
-        Ok(())
+        insert_unchecked(&mut pool, tx);
+        Ok(evicted)
     }
 
     fn bump(&self) {
@@ -143,6 +182,47 @@ impl Mempool {
     /// Number of transactions not included in any processing block.
     pub fn candidate_count(&self) -> usize {
         self.lock().txs.values().filter(|p| p.included == 0).count()
+    }
+
+    /// Transactions that could go into the next block: for each sender, the unbroken run of
+    /// not-included transactions starting at its next nonce on the preferred state.
+    pub fn executable_count(&self, mut next_nonce: impl FnMut(&AccountId) -> u64) -> usize {
+        let pool = self.lock();
+        let mut count = 0;
+        for (sender, nonces) in &pool.by_sender {
+            let mut expected = next_nonce(sender);
+            while let Some(p) = nonces.get(&expected).and_then(|id| pool.txs.get(id)) {
+                if p.included > 0 {
+                    break;
+                }
+                count += 1;
+                expected += 1;
+            }
+        }
+        count
+    }
+
+    /// The nonce a new transaction of `sender` should carry: past every pending one that directly
+    /// follows `state_nonce`.
+    pub fn next_nonce(&self, sender: &AccountId, state_nonce: u64) -> u64 {
+        let pool = self.lock();
+        let mut next = state_nonce;
+        if let Some(nonces) = pool.by_sender.get(sender) {
+            while nonces.contains_key(&next) {
+                next += 1;
+            }
+        }
+        next
+    }
+
+    /// The pending transaction with this ID, if any.
+    pub fn get(&self, id: &TxId) -> Option<Transaction> {
+        self.lock().txs.get(id).map(|p| p.tx.clone())
+    }
+
+    /// IDs of every pooled transaction (for gossip filters).
+    pub fn ids(&self) -> Vec<TxId> {
+        self.lock().txs.keys().copied().collect()
     }
 
     /// Build candidates: each sender's transactions in nonce order, senders interleaved by the
@@ -206,7 +286,7 @@ impl Mempool {
                 continue;
             }
             drop(pool);
-            if self.add(tx).is_ok() {
+            if self.insert(tx).is_ok() {
                 returned += 1;
             }
         }
@@ -243,10 +323,44 @@ impl Mempool {
     }
 }
 
-fn remove_one(pool: &mut Pool, id: &TxId) {
-    let Some(p) = pool.txs.remove(id) else {
-        return;
-    };
+fn insert_unchecked(pool: &mut Pool, tx: Transaction) {
+    let seq = pool.next_seq;
+    pool.next_seq += 1;
+    pool.bytes += tx.encoded_len;
+    pool.by_sender
+        .entry(*tx.sender())
+        .or_default()
+        .insert(tx.nonce(), tx.id);
+    pool.txs.insert(
+        tx.id,
+        PooledTx {
+            tx,
+            included: 0,
+            seq,
+        },
+    );
+}
+
+/// The highest-nonce, not-included transaction of the other sender holding the most transactions,
+/// if that sender holds more than `newcomer_count` (what the newcomer's sender would hold).
+fn eviction_candidate(pool: &Pool, newcomer: &AccountId, newcomer_count: usize) -> Option<TxId> {
+    let (_, nonces) = pool
+        .by_sender
+        .iter()
+        .filter(|(sender, _)| *sender != newcomer)
+        .max_by_key(|(sender, nonces)| (nonces.len(), **sender))?;
+    if nonces.len() <= newcomer_count {
+        return None;
+    }
+    nonces
+        .values()
+        .rev()
+        .find(|id| pool.txs.get(*id).is_some_and(|p| p.included == 0))
+        .copied()
+}
+
+fn remove_one(pool: &mut Pool, id: &TxId) -> Option<Transaction> {
+    let p = pool.txs.remove(id)?;
     pool.bytes -= p.tx.encoded_len;
     let sender = *p.tx.sender();
     if let Some(nonces) = pool.by_sender.get_mut(&sender) {
@@ -255,6 +369,7 @@ fn remove_one(pool: &mut Pool, id: &TxId) {
             pool.by_sender.remove(&sender);
         }
     }
+    Some(p.tx)
 }
 
 #[cfg(test)]
@@ -279,48 +394,101 @@ mod tests {
         )
     }
 
+    fn limits(max_txs: usize, max_bytes: usize, per_sender: usize) -> MempoolLimits {
+        MempoolLimits {
+            max_txs,
+            max_bytes,
+            max_txs_per_sender: per_sender,
+            max_future_nonces: 64,
+        }
+    }
+
     #[test]
     fn duplicates_and_taken_nonces_are_refused() {
         let pool = Mempool::new(MempoolLimits::default());
-        pool.add(tx(1, 0)).unwrap();
-        assert_eq!(pool.add(tx(1, 0)), Err(AddError::Duplicate));
+        pool.add(tx(1, 0), 0).unwrap();
+        assert_eq!(pool.add(tx(1, 0), 0), Err(AddError::Duplicate));
         let mut other = tx(1, 0);
         other.signed.unsigned.ops.clear();
         let other = Transaction::new(other.signed);
-        assert_eq!(pool.add(other), Err(AddError::NonceTaken(0)));
+        assert_eq!(pool.add(other, 0), Err(AddError::NonceTaken(0)));
         assert_eq!(pool.len(), 1);
+    }
+
+    #[test]
+    fn nonce_window_holds_at_its_edges() {
+        let pool = Mempool::new(MempoolLimits {
+            max_future_nonces: 4,
+            ..MempoolLimits::default()
+        });
+        assert_eq!(
+            pool.add(tx(1, 4), 5),
+            Err(AddError::NonceTooLow { next: 5, got: 4 })
+        );
+        pool.add(tx(1, 8), 5).unwrap();
+        assert_eq!(
+            pool.add(tx(1, 9), 5),
+            Err(AddError::NonceTooHigh {
+                next: 5,
+                got: 9,
+                window: 4
+            })
+        );
     }
 
     #[test]
     fn count_bytes_and_sender_limits_hold_at_their_edges() {
         let one = tx(1, 0).encoded_len;
-        let pool = Mempool::new(MempoolLimits {
-            max_txs: 3,
-            max_bytes: one * 3,
-            max_txs_per_sender: 2,
-        });
-        pool.add(tx(1, 0)).unwrap();
-        pool.add(tx(1, 1)).unwrap();
-        assert_eq!(pool.add(tx(1, 2)), Err(AddError::SenderFull(2)));
-        pool.add(tx(2, 0)).unwrap();
-        assert_eq!(pool.add(tx(3, 0)), Err(AddError::Full("transaction count")));
+        let pool = Mempool::new(limits(3, one * 3, 2));
+        pool.add(tx(1, 0), 0).unwrap();
+        pool.add(tx(1, 1), 0).unwrap();
+        assert_eq!(pool.add(tx(1, 2), 0), Err(AddError::SenderFull(2)));
+        pool.add(tx(2, 0), 0).unwrap();
+        // Full; sender 3 would hold 1, sender 1 holds 2: sender 1's highest nonce makes room.
+        let evicted = pool.add(tx(3, 0), 0).unwrap();
+        assert_eq!(evicted.len(), 1);
+        assert_eq!(
+            (evicted[0].nonce(), evicted[0].sender()),
+            (1, tx(1, 0).sender())
+        );
+        // Now every sender holds 1: nobody holds more than a newcomer would, so the pool is full.
+        assert_eq!(
+            pool.add(tx(4, 0), 0),
+            Err(AddError::Full("transaction count"))
+        );
+        assert_eq!(pool.len(), 3);
         assert_eq!(pool.bytes(), one * 3);
 
-        let by_bytes = Mempool::new(MempoolLimits {
-            max_txs: 10,
-            max_bytes: one * 2 - 1,
-            max_txs_per_sender: 10,
-        });
-        by_bytes.add(tx(1, 0)).unwrap();
-        assert_eq!(by_bytes.add(tx(2, 0)), Err(AddError::Full("bytes")));
+        let by_bytes = Mempool::new(limits(10, one * 2 - 1, 10));
+        by_bytes.add(tx(1, 0), 0).unwrap();
+        assert_eq!(by_bytes.add(tx(2, 0), 0), Err(AddError::Full("bytes")));
+    }
+
+    #[test]
+    fn executable_count_stops_at_gaps_and_included_transactions() {
+        let pool = Mempool::new(MempoolLimits::default());
+        pool.add(tx(1, 0), 0).unwrap();
+        pool.add(tx(1, 1), 0).unwrap();
+        pool.add(tx(1, 3), 0).unwrap();
+        pool.add(tx(2, 5), 5).unwrap();
+        assert_eq!(
+            pool.executable_count(|s| if *s == *tx(2, 0).sender() { 5 } else { 0 }),
+            3
+        );
+        assert_eq!(pool.executable_count(|_| 0), 2);
+        pool.mark_included([tx(1, 0).id]);
+        assert_eq!(pool.executable_count(|_| 0), 0);
+        assert_eq!(pool.next_nonce(tx(1, 0).sender(), 0), 2);
+        pool.add(tx(1, 2), 0).unwrap();
+        assert_eq!(pool.next_nonce(tx(1, 0).sender(), 0), 4);
     }
 
     #[test]
     fn candidates_interleave_senders_in_nonce_order() {
         let pool = Mempool::new(MempoolLimits::default());
-        pool.add(tx(1, 1)).unwrap();
-        pool.add(tx(1, 0)).unwrap();
-        pool.add(tx(2, 0)).unwrap();
+        pool.add(tx(1, 1), 0).unwrap();
+        pool.add(tx(1, 0), 0).unwrap();
+        pool.add(tx(2, 0), 0).unwrap();
         let order: Vec<(u8, u64)> = pool
             .candidates(10)
             .iter()
@@ -334,7 +502,7 @@ mod tests {
     fn included_transactions_are_not_candidates_until_their_block_is_rejected() {
         let pool = Mempool::new(MempoolLimits::default());
         let t = tx(1, 0);
-        pool.add(t.clone()).unwrap();
+        pool.add(t.clone(), 0).unwrap();
         pool.mark_included([t.id]);
         assert!(pool.candidates(10).is_empty());
         assert_eq!(pool.len(), 1);
@@ -353,7 +521,7 @@ mod tests {
     fn stale_nonces_leave_after_accept() {
         let pool = Mempool::new(MempoolLimits::default());
         for n in 0..3 {
-            pool.add(tx(1, n)).unwrap();
+            pool.add(tx(1, n), 0).unwrap();
         }
         let removed = pool.remove_stale(&tx(1, 0).signed.unsigned.sender, 2);
         assert_eq!(removed.len(), 2);
@@ -366,7 +534,7 @@ mod tests {
         let pool = Mempool::new(MempoolLimits::default());
         let mut rx = pool.subscribe();
         rx.mark_unchanged();
-        pool.add(tx(1, 0)).unwrap();
+        pool.add(tx(1, 0), 0).unwrap();
         assert!(rx.has_changed().unwrap());
     }
 }

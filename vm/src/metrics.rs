@@ -17,6 +17,15 @@ pub struct Metrics {
     pub mempool_txs: IntGauge,
     pub db_size_bytes: IntGauge,
     pub last_accepted_height: IntGauge,
+    pub gossip_messages_received: IntCounter,
+    pub gossip_messages_sent: IntCounter,
+    pub gossip_txs_received: IntCounter,
+    pub gossip_txs_admitted: IntCounter,
+    pub gossip_txs_seen_skipped: IntCounter,
+    pub gossip_txs_sent: IntCounter,
+    pub gossip_dropped_messages: IntCounter,
+    pub gossip_throttled_messages: IntCounter,
+    pub gossip_send_errors: IntCounter,
 }
 
 /// Latency buckets from 100 µs to ~3 s: verify and accept of a full block sit in the middle.
@@ -71,6 +80,42 @@ impl Metrics {
             last_accepted_height: gauge(
                 "last_accepted_height",
                 "Height of the last accepted block",
+            ),
+            gossip_messages_received: counter(
+                "gossip_messages_received_total",
+                "App messages (gossip, pull requests, pull responses) received from peers",
+            ),
+            gossip_messages_sent: counter(
+                "gossip_messages_sent_total",
+                "App messages (pushes, pull requests, pull responses) handed to the node",
+            ),
+            gossip_txs_received: counter(
+                "gossip_txs_received_total",
+                "Transactions received in pushes and pull responses",
+            ),
+            gossip_txs_admitted: counter(
+                "gossip_txs_admitted_total",
+                "Transactions received from peers that entered the mempool",
+            ),
+            gossip_txs_seen_skipped: counter(
+                "gossip_txs_seen_skipped_total",
+                "Received transactions skipped because they were already handled",
+            ),
+            gossip_txs_sent: counter(
+                "gossip_txs_sent_total",
+                "Transactions sent in pushes, regossip and pull responses",
+            ),
+            gossip_dropped_messages: counter(
+                "gossip_dropped_messages_total",
+                "Inbound app messages dropped unread: throttled, oversized, malformed, foreign or unsolicited",
+            ),
+            gossip_throttled_messages: counter(
+                "gossip_throttled_messages_total",
+                "Inbound app messages dropped by per-peer throttling",
+            ),
+            gossip_send_errors: counter(
+                "gossip_send_errors_total",
+                "App messages the node's AppSender did not take",
             ),
             registry,
         }

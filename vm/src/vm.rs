@@ -14,10 +14,13 @@ use tokio::sync::watch;
 use crate::block::{short_hex, Block, BlockId};
 use crate::chain::{system_clock_ms, Chain, ChainParams, Clock, OpenError};
 use crate::config::ChainConfig;
-use crate::error::ChainError;
-use crate::mempool::Mempool;
+use crate::error::{ChainError, TxError};
+use crate::execute::StateView;
+use crate::gossip::Gossip;
+use crate::mempool::{AddError, Mempool};
 use crate::metrics::Metrics;
-use crate::tx::VerifiedSignatures;
+use crate::status::{Fate, FateLog};
+use crate::tx::{Transaction, TxId, VerifiedSignatures};
 
 /// The node's engine state (`snow.State`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +50,8 @@ pub struct InitParams {
     pub chain_data_dir: PathBuf,
     pub genesis_bytes: Vec<u8>,
     pub config_bytes: Vec<u8>,
+    /// The node's callback server (AppSender and friends).
+    pub server_addr: String,
 }
 
 /// A summary of a block as the node sees it.
@@ -109,7 +114,16 @@ pub struct Running {
     pub store: ChainStore,
     pub mempool: Arc<Mempool>,
     pub metrics: Arc<Metrics>,
-    /// Last accepted block and processing count, for readers that must not wait on `chain`.
+    pub signatures: Arc<VerifiedSignatures>,
+    pub fates: FateLog,
+    pub node_id: Vec<u8>,
+    pub server_addr: String,
+    /// Every admitted transaction, for the gossip layer to push to peers. Lagging receivers miss
+    /// events; periodic regossip covers them.
+    pub admitted: tokio::sync::broadcast::Sender<Admitted>,
+    clock: Clock,
+    /// Last accepted block, processing blocks and the preferred state, refreshed after every
+    /// consensus call, for readers that must not wait on `chain`.
     tip: RwLock<TipSnapshot>,
     state: watch::Sender<EngineState>,
     /// Mempool version at the last BuildBlock that found nothing to build, so WaitForEvent does not
@@ -121,7 +135,39 @@ pub struct Running {
 #[derive(Clone)]
 struct TipSnapshot {
     last_accepted: BlockSummary,
-    processing: usize,
+    processing: Vec<Arc<Block>>,
+    preferred: Arc<Block>,
+    preferred_view: StateView,
+}
+
+/// A transaction that entered the mempool, and the peer it came from (`None`: submitted here).
+#[derive(Clone, Debug)]
+pub struct Admitted {
+    pub id: TxId,
+    pub source: Option<Vec<u8>>,
+}
+
+/// Where a transaction stands, as far as this node knows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TxState {
+    Pending,
+    Accepted { height: u64, block: BlockId },
+    Rejected { reason: String },
+    Dropped { reason: String },
+    Unknown,
+}
+
+/// Why a submitted transaction was not admitted.
+#[derive(Debug, thiserror::Error)]
+pub enum AdmitError {
+    #[error(transparent)]
+    Invalid(#[from] TxError),
+    #[error(transparent)]
+    Pool(#[from] AddError),
+    #[error("transaction is already accepted at height {0}")]
+    AlreadyAccepted(u64),
+    #[error("storage: {0}")]
+    Storage(#[from] kvvm_storage::StorageError),
 }
 
 impl Running {
@@ -140,34 +186,149 @@ impl Running {
     }
 
     pub fn processing_count(&self) -> usize {
-        self.tip
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .processing
+        self.snapshot().processing.len()
     }
 
-    fn refresh_tip(&self, chain: &Chain) {
+    fn snapshot(&self) -> TipSnapshot {
+        self.tip.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// A processing block by ID, without waiting on consensus.
+    pub fn processing_block(&self, id: &BlockId) -> Option<Arc<Block>> {
+        self.snapshot().processing.into_iter().find(|b| b.id == *id)
+    }
+
+    /// The preferred tip and the state as of it.
+    pub fn preferred(&self) -> (Arc<Block>, StateView) {
+        let snapshot = self.snapshot();
+        (snapshot.preferred, snapshot.preferred_view)
+    }
+
+    fn refresh_tip(&self, chain: &Chain) -> Result<(), ChainError> {
+        let (preferred, preferred_view) = chain.preferred_view()?;
         let snapshot = TipSnapshot {
             last_accepted: BlockSummary::from(chain.last_accepted().as_ref()),
-            processing: chain.processing_count(),
+            processing: chain.processing_blocks(),
+            preferred,
+            preferred_view,
         };
         self.metrics
             .last_accepted_height
             .set(snapshot.last_accepted.height as i64);
         self.metrics
             .processing_blocks
-            .set(snapshot.processing as i64);
+            .set(snapshot.processing.len() as i64);
         *self.tip.write().unwrap_or_else(|e| e.into_inner()) = snapshot;
+        Ok(())
+    }
+
+    /// Checks a transaction submitted to this node and keeps it for a block.
+    pub fn admit(&self, tx: Transaction) -> Result<TxId, AdmitError> {
+        self.admit_from(tx, None)
+    }
+
+    /// Checks a new transaction against the preferred state and keeps it for a block; `source` is
+    /// the peer that gossiped it. Admission never waits on consensus work: it reads the
+    /// preferred-state snapshot.
+    pub fn admit_from(&self, tx: Transaction, source: Option<Vec<u8>>) -> Result<TxId, AdmitError> {
+        let id = tx.id;
+        let result = self.try_admit(tx);
+        match &result {
+            Ok(()) => {
+                self.fates.forget(&id);
+                let _ = self.admitted.send(Admitted { id, source });
+            }
+            // A duplicate is not a verdict on the transaction: keep whatever status it has.
+            Err(AdmitError::Pool(AddError::Duplicate)) | Err(AdmitError::AlreadyAccepted(_)) => {}
+            Err(e) => self.fates.record(id, Fate::Rejected, e.to_string()),
+        }
+        self.metrics.mempool_txs.set(self.mempool.len() as i64);
+        result.map(|()| id)
+    }
+
+    fn try_admit(&self, tx: Transaction) -> Result<(), AdmitError> {
+        if self.mempool.contains(&tx.id) {
+            return Err(AddError::Duplicate.into());
+        }
+        if let Some((height, _)) = self.store.tx_location(&tx.id)? {
+            return Err(AdmitError::AlreadyAccepted(height));
+        }
+        tx.check_format(&self.params.chain_id, &self.params.limits)?;
+        self.signatures.verify(&tx)?;
+        let (_, view) = self.preferred();
+        let sender = *tx.sender();
+        for op in tx.ops() {
+            if let Some(entry) = view.entry(op.key())? {
+                if entry.owner != sender {
+                    return Err(TxError::NotOwner {
+                        key: crate::execute::display_key(op.key()),
+                    }
+                    .into());
+                }
+            }
+        }
+        let next = view.nonce(&sender)?;
+        let evicted = self.mempool.add(tx, next)?;
+        for gone in evicted {
+            self.fates
+                .record(gone.id, Fate::Dropped, "evicted: the mempool was full");
+        }
+        Ok(())
+    }
+
+    /// The next nonce per the last accepted state, and the one a new transaction should carry.
+    pub fn nonces(&self, account: &[u8; 32]) -> Result<(u64, u64), VmError> {
+        let accepted = self.store.nonce(account)?;
+        let (_, view) = self.preferred();
+        let preferred = view.nonce(account)?;
+        Ok((accepted, self.mempool.next_nonce(account, preferred)))
+    }
+
+    pub fn tx_state(&self, id: &TxId) -> Result<TxState, VmError> {
+        if let Some((height, block)) = self.store.tx_location(id)? {
+            return Ok(TxState::Accepted { height, block });
+        }
+        if self.mempool.contains(id) {
+            return Ok(TxState::Pending);
+        }
+        Ok(match self.fates.get(id) {
+            Some(o) if o.fate == Fate::Rejected => TxState::Rejected { reason: o.reason },
+            Some(o) => TxState::Dropped { reason: o.reason },
+            None => TxState::Unknown,
+        })
+    }
+
+    /// How many pending transactions could go into a block on the preferred tip now.
+    pub fn executable_count(&self) -> usize {
+        let (_, view) = self.preferred();
+        self.mempool
+            .executable_count(|sender| view.nonce(sender).unwrap_or(u64::MAX))
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        (self.clock)()
     }
 
     pub fn engine_state(&self) -> EngineState {
         *self.state.borrow()
+    }
+
+    /// Node IDs the node reported connected (this node's own included), for gossip.
+    pub fn peers(&self) -> Vec<Vec<u8>> {
+        self.peers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect()
     }
 }
 
 /// The VM handle the gRPC service holds.
 pub struct KvVm {
     running: RwLock<Option<Arc<Running>>>,
+    /// Transaction gossip of the running chain; started by Initialize, stopped by Shutdown.
+    gossip: RwLock<Option<Arc<Gossip>>>,
     shut_down: watch::Sender<bool>,
     clock: Clock,
 }
@@ -186,6 +347,7 @@ impl KvVm {
     pub fn with_clock(clock: Clock) -> Self {
         Self {
             running: RwLock::new(None),
+            gossip: RwLock::new(None),
             shut_down: watch::channel(false).0,
             clock,
         }
@@ -200,6 +362,17 @@ impl KvVm {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
             .ok_or(VmError::NotInitialized)
+    }
+
+    /// The gossip layer, once initialized and until shut down.
+    pub fn gossip(&self) -> Option<Arc<Gossip>> {
+        if *self.shut_down.borrow() {
+            return None;
+        }
+        self.gossip
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// A receiver that turns true once Shutdown has run.
@@ -227,7 +400,10 @@ impl KvVm {
             block = %short_hex(&summary.id),
             "chain initialized"
         );
-        *self.running.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(running));
+        let running = Arc::new(running);
+        let gossip = Gossip::start(running.clone(), self.shutdown_signal());
+        *self.gossip.write().unwrap_or_else(|e| e.into_inner()) = Some(gossip);
+        *self.running.write().unwrap_or_else(|e| e.into_inner()) = Some(running);
         Ok(summary)
     }
 
@@ -246,6 +422,14 @@ impl KvVm {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         self.shut_down.send_replace(true);
+        if let Some(gossip) = self
+            .gossip
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            gossip.stop();
+        }
         if let Some(running) = running {
             let store = running.store.clone();
             drop(running);
@@ -258,7 +442,8 @@ impl KvVm {
         }
     }
 
-    /// Resolves when a block can be built in NORMAL_OP; the caller cancels by dropping the future.
+    /// Resolves when a block can be built in NORMAL_OP: executable transactions wait and the
+    /// minimum gap since the preferred block has passed. The caller cancels by dropping the future.
     pub async fn wait_for_build(&self) -> Result<(), VmError> {
         let running = self.running()?;
         let mut state = running.state.subscribe();
@@ -268,12 +453,28 @@ impl KvVm {
             let version = *pool.borrow_and_update();
             let normal = *state.borrow_and_update() == EngineState::NormalOp;
             let fresh = running.failed_build_version.load(Ordering::Acquire) != version;
-            if normal && fresh && running.mempool.candidate_count() > 0 {
-                return Ok(());
+            let mut gap_wait = None;
+            if normal && fresh && running.executable_count() > 0 {
+                let (preferred, _) = running.preferred();
+                let ready_at = preferred
+                    .timestamp_ms
+                    .saturating_add(running.config.min_block_gap_ms);
+                let now = running.now_ms();
+                if now >= ready_at {
+                    return Ok(());
+                }
+                gap_wait = Some(Duration::from_millis(ready_at - now));
             }
+            let gap = async {
+                match gap_wait {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 r = state.changed() => if r.is_err() { return Err(VmError::ShutDown) },
                 r = pool.changed() => if r.is_err() { return Err(VmError::ShutDown) },
+                _ = gap => {}
                 _ = shut_down.wait_for(|down| *down) => return Err(VmError::ShutDown),
             }
         }
@@ -296,6 +497,9 @@ impl KvVm {
             Ok(built) => {
                 for (tx, reason) in &built.invalid {
                     tracing::debug!(tx = %short_hex(&tx.id), %reason, "dropping invalid transaction");
+                    running
+                        .fates
+                        .record(tx.id, Fate::Dropped, reason.to_string());
                 }
                 running
                     .mempool
@@ -354,7 +558,7 @@ impl KvVm {
             if !was_processing {
                 worker.mempool.mark_included(block.txs.iter().map(|t| t.id));
             }
-            worker.refresh_tip(&chain);
+            worker.refresh_tip(&chain)?;
             Ok::<_, ChainError>(block)
         })
         .await
@@ -385,9 +589,13 @@ impl KvVm {
             let senders: HashSet<[u8; 32]> = block.txs.iter().map(|t| *t.sender()).collect();
             for sender in senders {
                 let next = worker.store.nonce(&sender)?;
-                worker.mempool.remove_stale(&sender, next);
+                for stale in worker.mempool.remove_stale(&sender, next) {
+                    worker
+                        .fates
+                        .record(stale, Fate::Dropped, "an accepted block used its nonce");
+                }
             }
-            worker.refresh_tip(&chain);
+            worker.refresh_tip(&chain)?;
             Ok::<_, ChainError>(block)
         })
         .await
@@ -410,7 +618,7 @@ impl KvVm {
         let rejected = tokio::task::spawn_blocking(move || {
             let mut chain = worker.chain();
             let rejected = chain.reject(&id)?;
-            worker.refresh_tip(&chain);
+            worker.refresh_tip(&chain)?;
             Ok::<_, ChainError>(rejected)
         })
         .await
@@ -431,7 +639,9 @@ impl KvVm {
     pub fn set_preference(&self, id: &[u8]) -> Result<(), VmError> {
         let running = self.running()?;
         let id: BlockId = id.try_into().map_err(|_| VmError::BadId(id.len()))?;
-        running.chain().set_preference(id);
+        let mut chain = running.chain();
+        chain.set_preference(id);
+        running.refresh_tip(&chain)?;
         Ok(())
     }
 
@@ -553,12 +763,15 @@ fn open_running(init: InitParams, clock: Clock) -> Result<Running, VmError> {
         &genesis,
         hash,
         params.clone(),
-        signatures,
-        clock,
+        signatures.clone(),
+        clock.clone(),
     )?;
+    let (preferred, preferred_view) = chain.preferred_view()?;
     let tip = TipSnapshot {
         last_accepted: BlockSummary::from(chain.last_accepted().as_ref()),
-        processing: 0,
+        processing: Vec::new(),
+        preferred,
+        preferred_view,
     };
     let metrics = Arc::new(Metrics::new());
     metrics
@@ -568,6 +781,12 @@ fn open_running(init: InitParams, clock: Clock) -> Result<Running, VmError> {
         params,
         network_id: init.network_id,
         mempool: Arc::new(Mempool::new(config.mempool)),
+        fates: FateLog::new(config.fate_log_capacity),
+        signatures,
+        node_id: init.node_id,
+        server_addr: init.server_addr,
+        admitted: tokio::sync::broadcast::channel(4096).0,
+        clock,
         config,
         genesis_hash: hash,
         chain: Mutex::new(chain),

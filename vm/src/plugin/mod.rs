@@ -46,7 +46,7 @@ pub async fn run(settings: PluginSettings, engine_addr: String) -> Result<(), Pl
     let addr = listener.local_addr().map_err(PluginError::Bind)?;
     let vm = Arc::new(KvVm::new());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let service = VmServer::new(vm_service::VmService::new(vm.clone()))
+    let service = VmServer::new(vm_service::VmService::new(vm.clone(), settings.protocol))
         .max_decoding_message_size(usize::MAX)
         .max_encoding_message_size(usize::MAX);
     let server = tokio::spawn(

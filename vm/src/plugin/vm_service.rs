@@ -17,11 +17,57 @@ use crate::vm::{BlockSummary, EngineState, InitParams, KvVm, VmError};
 
 pub struct VmService {
     vm: Arc<KvVm>,
+    protocol: u32,
+    /// The JSON-RPC bridge server, started by the first CreateHandlers or NewHTTPHandler call. A
+    /// tokio `Mutex` because starting it awaits the bind; nothing else waits on it.
+    http: tokio::sync::Mutex<Option<std::net::SocketAddr>>,
 }
 
+/// The path under `/ext/bc/<chainID>` where the JSON-RPC API is mounted.
+pub const RPC_PREFIX: &str = "/rpc";
+
 impl VmService {
-    pub fn new(vm: Arc<KvVm>) -> Self {
-        Self { vm }
+    pub fn new(vm: Arc<KvVm>, protocol: u32) -> Self {
+        Self {
+            vm,
+            protocol,
+            http: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The address of the gRPC `http.HTTP` server answering JSON-RPC, started on first use and
+    /// stopped at Shutdown.
+    async fn http_server(&self) -> Result<std::net::SocketAddr, Status> {
+        let mut http = self.http.lock().await;
+        if let Some(addr) = *http {
+            return Ok(addr);
+        }
+        let running = self.vm.running().map_err(status)?;
+        let limits = kvvm_rpc::BridgeLimits {
+            max_request_body_bytes: running.config.rpc_max_request_bytes,
+            max_response_body_bytes: running.config.rpc_max_response_bytes,
+            max_batch_len: running.config.rpc_max_batch_len,
+        };
+        let methods =
+            kvvm_rpc::KvvmApiServer::into_rpc(crate::api::Api::new(self.vm.clone(), self.protocol));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| Status::internal(format!("binding the JSON-RPC server: {e}")))?;
+        let mut shut_down = self.vm.shutdown_signal();
+        let server = kvvm_rpc::serve_http_bridge(methods, limits, listener, async move {
+            let _ = shut_down.wait_for(|down| *down).await;
+        })
+        .await
+        .map_err(|e| Status::internal(format!("starting the JSON-RPC server: {e}")))?;
+        let addr = server.local_addr();
+        tracing::info!(%addr, "JSON-RPC bridge serving");
+        tokio::spawn(async move {
+            if let Err(e) = server.stopped().await {
+                tracing::warn!(error = %e, "JSON-RPC bridge stopped with an error");
+            }
+        });
+        *http = Some(addr);
+        Ok(addr)
     }
 }
 
@@ -61,6 +107,7 @@ impl Vm for VmService {
             chain_data_dir: r.chain_data_dir.into(),
             genesis_bytes: r.genesis_bytes,
             config_bytes: r.config_bytes,
+            server_addr: r.server_addr,
         };
         let tip = self.vm.initialize(params).await.map_err(|e| {
             tracing::error!(error = %e, "initialize failed");
@@ -105,9 +152,12 @@ impl Vm for VmService {
         &self,
         _: Request<()>,
     ) -> Result<Response<pb::CreateHandlersResponse>, Status> {
-        // The JSON-RPC handlers arrive with the API; until then the chain serves no HTTP routes.
+        let addr = self.http_server().await?;
         Ok(Response::new(pb::CreateHandlersResponse {
-            handlers: vec![],
+            handlers: vec![pb::Handler {
+                prefix: RPC_PREFIX.to_string(),
+                server_addr: addr.to_string(),
+            }],
         }))
     }
 
@@ -115,8 +165,10 @@ impl Vm for VmService {
         &self,
         _: Request<()>,
     ) -> Result<Response<pb::NewHttpHandlerResponse>, Status> {
+        // Header-routed requests (`Avalanche-Api-Route: <chainID>`) reach the same JSON-RPC API.
+        let addr = self.http_server().await?;
         Ok(Response::new(pb::NewHttpHandlerResponse {
-            server_addr: String::new(),
+            server_addr: addr.to_string(),
         }))
     }
 
@@ -230,7 +282,22 @@ impl Vm for VmService {
         request: Request<pb::AppRequestMsg>,
     ) -> Result<Response<()>, Status> {
         let r = request.into_inner();
-        tracing::trace!(node = %hex::encode(&r.node_id), id = r.request_id, "app request ignored: no gossip yet");
+        // A deadline the node could not have sent (negative, out of range) is treated as none.
+        let deadline = r.deadline.and_then(|t| {
+            let nanos = u32::try_from(t.nanos).ok().filter(|n| *n < 1_000_000_000)?;
+            let since_epoch = Duration::new(u64::try_from(t.seconds).ok()?, nanos);
+            std::time::UNIX_EPOCH.checked_add(since_epoch)
+        });
+        match self.vm.gossip() {
+            Some(gossip) => {
+                gossip
+                    .on_request(r.node_id, r.request_id, deadline, r.request)
+                    .await
+            }
+            None => {
+                tracing::debug!(node = %hex::encode(&r.node_id), id = r.request_id, "app request before initialize or after shutdown: ignored")
+            }
+        }
         Ok(Response::new(()))
     }
 
@@ -240,6 +307,9 @@ impl Vm for VmService {
     ) -> Result<Response<()>, Status> {
         let r = request.into_inner();
         tracing::trace!(node = %hex::encode(&r.node_id), id = r.request_id, code = r.error_code, "app request failed");
+        if let Some(gossip) = self.vm.gossip() {
+            gossip.on_request_failed(&r.node_id, r.request_id);
+        }
         Ok(Response::new(()))
     }
 
@@ -248,13 +318,27 @@ impl Vm for VmService {
         request: Request<pb::AppResponseMsg>,
     ) -> Result<Response<()>, Status> {
         let r = request.into_inner();
-        tracing::trace!(node = %hex::encode(&r.node_id), id = r.request_id, "app response ignored");
+        match self.vm.gossip() {
+            Some(gossip) => {
+                gossip
+                    .on_response(r.node_id, r.request_id, r.response)
+                    .await
+            }
+            None => {
+                tracing::debug!(node = %hex::encode(&r.node_id), id = r.request_id, "app response before initialize or after shutdown: ignored")
+            }
+        }
         Ok(Response::new(()))
     }
 
     async fn app_gossip(&self, request: Request<pb::AppGossipMsg>) -> Result<Response<()>, Status> {
         let r = request.into_inner();
-        tracing::trace!(node = %hex::encode(&r.node_id), bytes = r.msg.len(), "app gossip ignored");
+        match self.vm.gossip() {
+            Some(gossip) => gossip.on_gossip(r.node_id, r.msg).await,
+            None => {
+                tracing::debug!(node = %hex::encode(&r.node_id), bytes = r.msg.len(), "app gossip before initialize or after shutdown: ignored")
+            }
+        }
         Ok(Response::new(()))
     }
 

@@ -1,0 +1,538 @@
+//! The JSON-RPC API end to end: a client talks HTTP to an imitation of the node's HTTP server, which
+//! forwards to the plugin's real HTTP bridge over gRPC (HandleSimple), as AvalancheGo does.
+
+#[path = "support/http_front.rs"]
+mod http_front;
+mod support;
+
+use std::time::Duration;
+
+use http_front::HttpFront;
+use kvvm::tx::{Operation, Transaction};
+use kvvm_rpc::client::HttpClient;
+use kvvm_rpc::types::{codes, Hex32, HexBytes, KvBytes};
+use kvvm_rpc::KvvmApiClient;
+use kvvm_rpc::{OpArg, TxStatus, UnsignedTxRequest};
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+struct Node {
+    plugin: Plugin,
+    front: HttpFront,
+    url: String,
+    client: HttpClient,
+    genesis: Vec<u8>,
+    _data: tempfile::TempDir,
+}
+
+async fn node_with_config(config: &[u8]) -> Node {
+    let data = tempfile::tempdir().unwrap();
+    let mut plugin = spawn_plugin().await;
+    let genesis = genesis_bytes();
+    let init = plugin
+        .vm
+        .initialize(init_request(data.path(), &genesis, config))
+        .await
+        .unwrap()
+        .into_inner();
+    plugin
+        .vm
+        .set_state(kvvm_proto::vm::SetStateRequest {
+            state: kvvm_proto::vm::State::NormalOp as i32,
+        })
+        .await
+        .unwrap();
+    plugin
+        .vm
+        .set_preference(kvvm_proto::vm::SetPreferenceRequest {
+            id: init.last_accepted_id,
+        })
+        .await
+        .unwrap();
+    let (prefix, addr) = plugin.rpc_handler().await;
+    assert_eq!(prefix, "/rpc");
+    let route = chain_route(&prefix);
+    let front = HttpFront::start(&addr, route.clone()).await;
+    let url = front.url(&route);
+    let client = kvvm_rpc::http_client(&url).unwrap();
+    Node {
+        plugin,
+        front,
+        url,
+        client,
+        genesis,
+        _data: data,
+    }
+}
+
+async fn node() -> Node {
+    node_with_config(br#"{"minBlockGapMs": 0}"#).await
+}
+
+fn hex_tx(tx: &Transaction) -> HexBytes {
+    HexBytes(tx.encode())
+}
+
+fn code_of(e: jsonrpsee::core::client::Error) -> i32 {
+    match e {
+        jsonrpsee::core::client::Error::Call(obj) => obj.code(),
+        other => panic!("expected a JSON-RPC error, got {other:?}"),
+    }
+}
+
+/// A raw HTTP/1.1 POST, to see status codes and headers a JSON-RPC client hides.
+async fn raw(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> (u16, String, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, head.to_lowercase(), body.to_string())
+}
+
+fn path_of(url: &str) -> String {
+    url.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn write_then_read_status_blocks_and_chain_info() {
+    let mut n = node().await;
+    let tx = signed(2, 0, vec![put("greeting", "hello"), put("bin", "\u{1}")]);
+    let id = n.client.submit_tx(hex_tx(&tx)).await.unwrap().tx_id;
+    assert_eq!(id, Hex32(tx.id));
+    assert_eq!(
+        n.client.tx_status(id.clone()).await.unwrap().status,
+        TxStatus::Pending
+    );
+    let nonce = n.client.nonce(Hex32(account(2))).await.unwrap();
+    assert_eq!((nonce.accepted, nonce.next), (0, 1));
+
+    let height = n
+        .plugin
+        .produce_block(Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(height, 1);
+    let status = n.client.tx_status(id.clone()).await.unwrap();
+    assert_eq!(status.status, TxStatus::Accepted);
+    assert_eq!(status.block_height, Some(1));
+    let block_id = status.block_id.unwrap();
+
+    let entry = n
+        .client
+        .get(KvBytes(b"greeting".to_vec()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.value, KvBytes(b"hello".to_vec()));
+    assert_eq!(entry.value_hex, hex::encode("hello"));
+    assert_eq!(entry.owner, Hex32(account(2)));
+    assert_eq!(entry.height, 1);
+    // Binary values come back as hex.
+    let bin = n
+        .client
+        .get(KvBytes(b"bin".to_vec()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(serde_json::to_value(&bin.value).unwrap(), "0x01");
+    assert!(n
+        .client
+        .get(KvBytes(b"absent".to_vec()))
+        .await
+        .unwrap()
+        .is_none());
+    let many = n
+        .client
+        .get_many(vec![KvBytes(b"absent".to_vec()), KvBytes(b"motd".to_vec())])
+        .await
+        .unwrap();
+    assert!(many[0].is_none());
+    assert_eq!(many[1].as_ref().unwrap().value, KvBytes(b"hello".to_vec()));
+
+    let nonce = n.client.nonce(Hex32(account(2))).await.unwrap();
+    assert_eq!((nonce.accepted, nonce.next), (1, 1));
+    let tip = n.client.last_accepted().await.unwrap();
+    assert_eq!((tip.height, tip.id.clone()), (1, block_id.clone()));
+    let by_id = n
+        .client
+        .block_by_id(block_id.clone())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_id.tx_ids, vec![Hex32(tx.id)]);
+    let by_height = n.client.block_by_height(1).await.unwrap().unwrap();
+    assert_eq!(by_height, by_id);
+    assert!(n.client.block_by_height(2).await.unwrap().is_none());
+    let genesis_block = n.client.block_by_height(0).await.unwrap().unwrap();
+    assert_eq!(by_id.parent, genesis_block.id);
+
+    let info = n.client.chain_info().await.unwrap();
+    assert_eq!(info.chain_id_hex, Hex32(CHAIN_ID));
+    assert_eq!(info.chain_id, kvvm::ids::cb58_encode(&CHAIN_ID));
+    assert_eq!(info.network_id, 88_888);
+    assert_eq!(info.rpcchainvm_protocol, 45);
+    assert_eq!(info.limits.max_key_bytes, 256);
+    assert_eq!(
+        info.genesis_hash,
+        Hex32(kvvm_genesis::genesis_hash(&n.genesis))
+    );
+
+    // The signing helper returns exactly the bytes kvvm signs.
+    let helped = n
+        .client
+        .signing_bytes(UnsignedTxRequest {
+            sender: Hex32(account(2)),
+            nonce: None,
+            ops: vec![OpArg::Delete {
+                key: KvBytes(b"greeting".to_vec()),
+            }],
+        })
+        .await
+        .unwrap();
+    assert_eq!(helped.nonce, 1);
+    let local = signed(
+        2,
+        1,
+        vec![Operation::Delete {
+            key: b"greeting".to_vec(),
+        }],
+    );
+    assert_eq!(
+        helped.signing_bytes.0,
+        local.signed.unsigned.signing_bytes()
+    );
+    assert_eq!(
+        [
+            helped.unsigned_tx.0.clone(),
+            local.signed.signature.to_vec()
+        ]
+        .concat(),
+        local.encode()
+    );
+    n.plugin.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_pages_by_prefix_with_cursor_and_limit() {
+    let mut n = node().await;
+    let ops: Vec<Operation> = (0..5).map(|i| put(&format!("user/{i}"), "x")).collect();
+    n.client
+        .submit_tx(hex_tx(&signed(
+            2,
+            0,
+            [ops, vec![put("users", "not me")]].concat(),
+        )))
+        .await
+        .unwrap();
+    n.plugin
+        .produce_block(Duration::from_secs(10))
+        .await
+        .unwrap();
+    let first = n
+        .client
+        .list(KvBytes(b"user/".to_vec()), None, Some(2))
+        .await
+        .unwrap();
+    let keys: Vec<_> = first.entries.iter().map(|e| e.key.0.clone()).collect();
+    assert_eq!(keys, vec![b"user/0".to_vec(), b"user/1".to_vec()]);
+    let cursor = first.next_cursor.unwrap();
+    let rest = n
+        .client
+        .list(KvBytes(b"user/".to_vec()), Some(cursor), Some(10))
+        .await
+        .unwrap();
+    assert_eq!(rest.entries.len(), 3);
+    assert!(rest.next_cursor.is_none());
+    assert_eq!(
+        code_of(
+            n.client
+                .list(KvBytes(vec![]), None, Some(1001))
+                .await
+                .unwrap_err()
+        ),
+        codes::LIMIT_EXCEEDED
+    );
+    assert_eq!(
+        n.client
+            .list(KvBytes(vec![]), None, Some(1000))
+            .await
+            .unwrap()
+            .entries
+            .len(),
+        7
+    );
+    n.plugin.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_transactions_get_stable_codes_and_change_nothing() {
+    let mut n = node().await;
+    n.client
+        .submit_tx(hex_tx(&signed(2, 0, vec![put("mine", "1")])))
+        .await
+        .unwrap();
+    n.plugin
+        .produce_block(Duration::from_secs(10))
+        .await
+        .unwrap();
+
+    let mut bad_sig = signed(3, 0, vec![put("k", "v")]);
+    bad_sig.signed.signature[0] ^= 1;
+    let bad_sig = Transaction::new(bad_sig.signed);
+    let limits = kvvm_genesis::ChainLimits::default();
+    let max_value = "v".repeat(limits.max_value_bytes as usize);
+    let cases = vec![
+        (bad_sig, codes::BAD_SIGNATURE),
+        (signed(2, 0, vec![put("again", "1")]), codes::NONCE_TOO_LOW),
+        (signed(3, 0, vec![put("mine", "stolen")]), codes::NOT_OWNER),
+        (
+            signed_for([9; 32], 3, 0, vec![put("k", "v")]),
+            codes::WRONG_CHAIN,
+        ),
+        (
+            signed(3, 0, vec![put("big", &format!("{max_value}v"))]),
+            codes::LIMIT_EXCEEDED,
+        ),
+        (
+            signed(3, 0, vec![put(&"k".repeat(257), "v")]),
+            codes::LIMIT_EXCEEDED,
+        ),
+        (
+            signed(3, 500, vec![put("far", "future")]),
+            codes::NONCE_TOO_HIGH,
+        ),
+    ];
+    for (tx, code) in cases {
+        let err = n.client.submit_tx(hex_tx(&tx)).await.unwrap_err();
+        assert_eq!(code_of(err), code, "tx {}", hex::encode(tx.id));
+        let status = n.client.tx_status(Hex32(tx.id)).await.unwrap();
+        assert_eq!(status.status, TxStatus::Rejected);
+        assert!(status.reason.is_some());
+    }
+    // A replay of the accepted transaction is known, not re-admitted.
+    let accepted = signed(2, 0, vec![put("mine", "1")]);
+    assert_eq!(
+        code_of(n.client.submit_tx(hex_tx(&accepted)).await.unwrap_err()),
+        codes::ALREADY_KNOWN
+    );
+    assert_eq!(
+        code_of(
+            n.client
+                .submit_tx(HexBytes(vec![1, 2, 3]))
+                .await
+                .unwrap_err()
+        ),
+        codes::MALFORMED_TX
+    );
+    // The largest value is accepted.
+    n.client
+        .submit_tx(hex_tx(&signed(3, 0, vec![put("big", &max_value)])))
+        .await
+        .unwrap();
+    assert_eq!(n.plugin.health().await["mempoolTxs"], 1);
+    n.plugin
+        .produce_block(Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        n.client
+            .get(KvBytes(b"mine".to_vec()))
+            .await
+            .unwrap()
+            .unwrap()
+            .value,
+        KvBytes(b"1".to_vec())
+    );
+    n.plugin.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nonce_gap_waits_until_it_closes() {
+    let mut n = node().await;
+    let later = signed(2, 1, vec![put("second", "2")]);
+    n.client.submit_tx(hex_tx(&later)).await.unwrap();
+    // Nothing executable: the VM must not ask for a block.
+    assert_eq!(
+        n.plugin.produce_block(Duration::from_millis(500)).await,
+        None
+    );
+    assert_eq!(
+        n.client.tx_status(Hex32(later.id)).await.unwrap().status,
+        TxStatus::Pending
+    );
+    n.client
+        .submit_tx(hex_tx(&signed(2, 0, vec![put("first", "1")])))
+        .await
+        .unwrap();
+    n.plugin
+        .produce_block(Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        n.client.tx_status(Hex32(later.id)).await.unwrap().status,
+        TxStatus::Accepted
+    );
+    assert_eq!(n.client.nonce(Hex32(account(2))).await.unwrap().accepted, 2);
+    n.plugin.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn submit_many_reports_per_item_errors() {
+    let mut n = node().await;
+    let good = signed(2, 0, vec![put("a", "1")]);
+    let mut bad = signed(3, 0, vec![put("b", "1")]);
+    bad.signed.signature[5] ^= 1;
+    let bad = Transaction::new(bad.signed);
+    let items = n
+        .client
+        .submit_txs(vec![hex_tx(&good), hex_tx(&bad), hex_tx(&good)])
+        .await
+        .unwrap();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[0].tx_id, Some(Hex32(good.id)));
+    assert_eq!(items[1].error.as_ref().unwrap().code, codes::BAD_SIGNATURE);
+    assert_eq!(items[2].error.as_ref().unwrap().code, codes::ALREADY_KNOWN);
+    n.plugin.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_layer_answers_like_a_json_rpc_server() {
+    let mut n = node_with_config(
+        br#"{"minBlockGapMs": 0, "rpcMaxBatchLen": 3, "rpcMaxRequestBytes": 4096}"#,
+    )
+    .await;
+    let path = path_of(&n.url);
+    let call = |id: u32| {
+        format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"kvvm_lastAccepted","params":[]}}"#)
+    };
+
+    let (status, head, body) = raw(n.front.addr, "POST", &path, call(1).as_bytes()).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(head.contains("content-type: application/json"), "{head}");
+    let reply: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(reply["result"]["height"], 0);
+
+    let batch = format!("[{},{},{}]", call(1), call(2), call(3));
+    let (status, _, body) = raw(n.front.addr, "POST", &path, batch.as_bytes()).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    let too_long = format!("[{},{},{},{}]", call(1), call(2), call(3), call(4));
+    let (_, _, body) = raw(n.front.addr, "POST", &path, too_long.as_bytes()).await;
+    assert!(
+        body.contains("error"),
+        "batch over the limit must fail: {body}"
+    );
+
+    let (_, _, body) = raw(n.front.addr, "POST", &path, b"{not json").await;
+    let reply: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(reply["error"]["code"], -32700);
+
+    let unknown = r#"{"jsonrpc":"2.0","id":1,"method":"kvvm_nope","params":[]}"#;
+    let (_, _, body) = raw(n.front.addr, "POST", &path, unknown.as_bytes()).await;
+    let reply: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(reply["error"]["code"], -32601);
+
+    let huge = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"kvvm_get","params":["{}"]}}"#,
+        "k".repeat(5000)
+    );
+    let (status, _, _) = raw(n.front.addr, "POST", &path, huge.as_bytes()).await;
+    assert_eq!(status, 413, "a body over rpcMaxRequestBytes is refused");
+
+    let (status, _, _) = raw(n.front.addr, "GET", &path, b"").await;
+    assert_eq!(status, 405);
+
+    // 1001 keys do not fit in 4096 bytes; check the per-call key limit on a default node.
+    n.plugin.stop().await;
+    let mut d = node().await;
+    let keys: Vec<KvBytes> = (0..1001)
+        .map(|i| KvBytes(format!("k{i}").into_bytes()))
+        .collect();
+    assert_eq!(
+        code_of(d.client.get_many(keys).await.unwrap_err()),
+        codes::LIMIT_EXCEEDED
+    );
+    let keys: Vec<KvBytes> = (0..1000)
+        .map(|i| KvBytes(format!("k{i}").into_bytes()))
+        .collect();
+    assert_eq!(d.client.get_many(keys).await.unwrap().len(), 1000);
+    d.plugin.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_client_with_only_pynacl_writes_and_reads() {
+    if std::process::Command::new("python3")
+        .args(["-c", "import nacl"])
+        .status()
+        .map(|s| !s.success())
+        .unwrap_or(true)
+    {
+        panic!("PyNaCl is missing: scripts/setup.sh installs it (pip install pynacl)");
+    }
+    let mut n = node().await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/python/client.py");
+    let mut child = tokio::process::Command::new("python3")
+        .arg(script)
+        .arg(&n.url)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Play consensus while the client waits for its write.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let output = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut out = String::new();
+            let mut err = String::new();
+            child
+                .stdout
+                .take()
+                .unwrap()
+                .read_to_string(&mut out)
+                .await
+                .unwrap();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .await
+                .unwrap();
+            break (status, out, err);
+        }
+        assert!(tokio::time::Instant::now() < deadline, "python client hung");
+        n.plugin.produce_block(Duration::from_millis(200)).await;
+    };
+    let (status, out, err) = output;
+    assert!(status.success(), "python client failed:\n{out}\n{err}");
+    assert!(out.contains("read back: hello from python"), "{out}");
+    let entry = n
+        .client
+        .get(KvBytes(b"python/greeting".to_vec()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.value, KvBytes(b"hello from python".to_vec()));
+    n.plugin.stop().await;
+}

@@ -1,0 +1,145 @@
+//! Per-peer inbound throttling: two token buckets per node ID, one counting messages and one
+//! counting bytes. A message passes only if both buckets hold enough; otherwise it is dropped
+//! before it is parsed, and nothing is taken from either bucket.
+//!
+//! Each bucket holds one second's worth of its rate (the burst) and refills continuously. The byte
+//! bucket holds at least one maximum-size message, so a legitimate large batch is never refused
+//! outright by a low byte rate; it only has to wait for the bucket to fill.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::gossip::wire::MAX_PAYLOAD_BYTES;
+
+/// Buckets kept before idle ones are forgotten. The node only delivers messages from connected
+/// peers, but a map keyed by what the network sends must be bounded regardless.
+const MAX_TRACKED_PEERS: usize = 4096;
+/// A bucket untouched this long is full again, so forgetting it changes nothing.
+const IDLE: Duration = Duration::from_secs(60);
+
+#[derive(Clone, Copy, Debug)]
+struct Bucket {
+    tokens: f64,
+    capacity: f64,
+    rate: f64,
+}
+
+impl Bucket {
+    fn full(rate: f64, capacity: f64) -> Self {
+        Self {
+            tokens: capacity,
+            capacity,
+            rate,
+        }
+    }
+
+    fn refill(&mut self, elapsed: Duration) {
+        self.tokens = (self.tokens + elapsed.as_secs_f64() * self.rate).min(self.capacity);
+    }
+}
+
+struct PeerBuckets {
+    messages: Bucket,
+    bytes: Bucket,
+    last: Instant,
+}
+
+/// A handle shared by the App* handlers. A std `Mutex`: each check is a map lookup and a few float
+/// operations, with no `.await` and no I/O inside.
+pub struct Throttle {
+    msgs_per_sec: f64,
+    bytes_per_sec: f64,
+    peers: Mutex<HashMap<Vec<u8>, PeerBuckets>>,
+}
+
+impl Throttle {
+    pub fn new(msgs_per_sec: u64, bytes_per_sec: u64) -> Self {
+        Self {
+            msgs_per_sec: msgs_per_sec.max(1) as f64,
+            bytes_per_sec: bytes_per_sec.max(1) as f64,
+            peers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether a message of `size` bytes from `peer`, arriving `now`, may be processed; if so its
+    /// cost is taken from the peer's buckets.
+    pub fn allow(&self, peer: &[u8], size: usize, now: Instant) -> bool {
+        let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        if peers.len() >= MAX_TRACKED_PEERS && !peers.contains_key(peer) {
+            peers.retain(|_, p| now.saturating_duration_since(p.last) < IDLE);
+        }
+        let (msgs_rate, bytes_rate) = (self.msgs_per_sec, self.bytes_per_sec);
+        let buckets = peers.entry(peer.to_vec()).or_insert_with(|| PeerBuckets {
+            messages: Bucket::full(msgs_rate, msgs_rate),
+            bytes: Bucket::full(bytes_rate, bytes_rate.max(MAX_PAYLOAD_BYTES as f64)),
+            last: now,
+        });
+        let elapsed = now.saturating_duration_since(buckets.last);
+        buckets.last = buckets.last.max(now);
+        buckets.messages.refill(elapsed);
+        buckets.bytes.refill(elapsed);
+        let size = size as f64;
+        if buckets.messages.tokens < 1.0 || buckets.bytes.tokens < size {
+            return false;
+        }
+        buckets.messages.tokens -= 1.0;
+        buckets.bytes.tokens -= size;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_bucket_allows_its_burst_then_refills_at_its_rate() {
+        let throttle = Throttle::new(10, u64::MAX);
+        let t0 = Instant::now();
+        for i in 0..10 {
+            assert!(throttle.allow(b"a", 1, t0), "message {i} of the burst");
+        }
+        assert!(!throttle.allow(b"a", 1, t0), "the 11th in the same instant");
+        // 99 ms refill 0.99 tokens: still short of one message.
+        assert!(!throttle.allow(b"a", 1, t0 + Duration::from_millis(99)));
+        assert!(throttle.allow(b"a", 1, t0 + Duration::from_millis(101)));
+        assert!(!throttle.allow(b"a", 1, t0 + Duration::from_millis(101)));
+        // Another peer has its own bucket.
+        assert!(throttle.allow(b"b", 1, t0));
+        // Idle time refills only up to the burst.
+        let later = t0 + Duration::from_secs(3600);
+        for _ in 0..10 {
+            assert!(throttle.allow(b"a", 1, later));
+        }
+        assert!(!throttle.allow(b"a", 1, later));
+    }
+
+    #[test]
+    fn byte_bucket_holds_one_maximum_message_and_refuses_without_charging() {
+        let rate = 100_000u64;
+        let throttle = Throttle::new(1_000, rate);
+        let t0 = Instant::now();
+        // Capacity is the 2 MiB message limit, not the (smaller) rate.
+        assert!(throttle.allow(b"p", MAX_PAYLOAD_BYTES, t0));
+        assert!(!throttle.allow(b"p", 1, t0), "bucket is empty");
+        // A refused message takes nothing: after 10 ms, 1,000 bytes are back (give or take float
+        // rounding), and the refused 1,001-byte message did not spend them.
+        let t1 = t0 + Duration::from_millis(10);
+        assert!(!throttle.allow(b"p", 1_001, t1));
+        assert!(throttle.allow(b"p", 999, t1));
+        assert!(!throttle.allow(b"p", 2, t1));
+    }
+
+    #[test]
+    fn tracked_peers_are_bounded() {
+        let throttle = Throttle::new(1, 1);
+        let t0 = Instant::now();
+        for i in 0..MAX_TRACKED_PEERS as u32 {
+            throttle.allow(&i.to_le_bytes(), 1, t0);
+        }
+        // After the idle period, a new peer's arrival clears the idle buckets.
+        throttle.allow(b"new", 1, t0 + IDLE);
+        assert_eq!(throttle.peers.lock().unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,369 @@
+//! The gossip wire format: framing, bodies and the size checks that run before any parsing.
+//!
+//! See the module docs of [`crate::gossip`] for the layout. Everything here is pure: bytes in,
+//! typed messages out, no I/O and no chain state.
+
+use borsh::{BorshDeserialize, BorshSerialize};
+
+use crate::gossip::bloom::BloomFilter;
+
+/// The `network/p2p` SDK's handler ID for transaction gossip (HOST-SPEC §6.3).
+pub const TX_GOSSIP_HANDLER: u64 = 0;
+
+/// The only body version this node speaks. A peer running a later format is ignored, not refused.
+pub const VERSION: u8 = 1;
+
+/// Every p2p message (payload and envelope) must fit in the node's 2 MiB limit; an app payload at
+/// or above it cannot have come through an honest node, so it is dropped unread.
+pub const MAX_PAYLOAD_BYTES: usize = 2 << 20;
+
+/// Bytes of framing around the transactions in a `PushTxs`/`PullResponse` body: the prefix, the
+/// version, borsh's vector length. Each transaction adds [`PER_TX_OVERHEAD`] more.
+pub const BATCH_OVERHEAD: usize = 10 + 1 + 4;
+/// borsh's length prefix in front of each transaction's bytes.
+pub const PER_TX_OVERHEAD: usize = 4;
+
+/// New transactions pushed to peers (AppGossip).
+#[derive(BorshSerialize, BorshDeserialize, Clone, Debug, PartialEq, Eq)]
+pub struct PushTxs {
+    /// Signed transactions, each in its canonical encoding.
+    pub txs: Vec<Vec<u8>>,
+}
+
+/// "Send me what I lack": the requester's pool as a bloom filter (AppRequest).
+#[derive(BorshSerialize, BorshDeserialize, Clone, Debug, PartialEq, Eq)]
+pub struct PullRequest {
+    pub filter: FilterWire,
+}
+
+/// A bloom filter as it travels: its parameters and its bits.
+#[derive(BorshSerialize, BorshDeserialize, Clone, Debug, PartialEq, Eq)]
+pub struct FilterWire {
+    pub salt: [u8; 32],
+    pub hash_count: u8,
+    pub bit_count: u32,
+    pub bits: Vec<u8>,
+}
+
+/// Transactions the responder holds that the requester's filter did not contain (AppResponse).
+#[derive(BorshSerialize, BorshDeserialize, Clone, Debug, PartialEq, Eq)]
+pub struct PullResponse {
+    pub txs: Vec<Vec<u8>>,
+}
+
+/// Why an inbound payload was not read. None of these is an error for the node: the message is
+/// dropped and counted.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum WireError {
+    #[error("payload is {0} bytes, at or over the 2 MiB message limit")]
+    Oversized(usize),
+    #[error("payload is empty or its handler prefix is cut short")]
+    Truncated,
+    #[error("handler {0} is not transaction gossip")]
+    UnknownHandler(u64),
+    #[error("body version {0} is not spoken here")]
+    UnknownVersion(u8),
+    #[error("body is malformed: {0}")]
+    Malformed(String),
+    #[error("a transaction is {size} bytes, over the limit of {limit}")]
+    TxTooLarge { size: usize, limit: usize },
+    #[error("bloom filter parameters are invalid: {0}")]
+    BadFilter(String),
+}
+
+impl WireError {
+    /// Unknown handlers and versions are someone else's traffic, not misbehaviour.
+    pub fn is_foreign(&self) -> bool {
+        matches!(
+            self,
+            WireError::UnknownHandler(_) | WireError::UnknownVersion(_)
+        )
+    }
+}
+
+/// Appends `value` as an unsigned LEB128 varint (Go's `binary.AppendUvarint`).
+pub fn put_uvarint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// Reads an unsigned varint; `None` when cut short or longer than 10 bytes (Go's overflow rule).
+pub fn get_uvarint(bytes: &[u8]) -> Option<(u64, usize)> {
+    let mut value: u64 = 0;
+    for (i, &b) in bytes.iter().enumerate().take(10) {
+        if i == 9 && b > 1 {
+            return None;
+        }
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b < 0x80 {
+            return Some((value, i + 1));
+        }
+    }
+    None
+}
+
+fn borsh_bytes(body: &impl BorshSerialize) -> Vec<u8> {
+    borsh::to_vec(body).expect("writing borsh into a Vec cannot fail")
+}
+
+/// `uvarint(handler 0) ‖ version ‖ borsh(body)`: the payload of an AppGossip or AppRequest.
+pub fn encode_prefixed(body: &impl BorshSerialize) -> Vec<u8> {
+    let mut out = Vec::new();
+    put_uvarint(&mut out, TX_GOSSIP_HANDLER);
+    out.push(VERSION);
+    out.extend(borsh_bytes(body));
+    out
+}
+
+/// `version ‖ borsh(body)`: the payload of an AppResponse (responses carry no handler prefix).
+pub fn encode_response(body: &PullResponse) -> Vec<u8> {
+    let mut out = vec![VERSION];
+    out.extend(borsh_bytes(body));
+    out
+}
+
+fn check_size(payload: &[u8]) -> Result<(), WireError> {
+    if payload.len() >= MAX_PAYLOAD_BYTES {
+        return Err(WireError::Oversized(payload.len()));
+    }
+    Ok(())
+}
+
+/// Strips and checks the handler prefix and version; returns the body bytes.
+fn unframe_prefixed(payload: &[u8]) -> Result<&[u8], WireError> {
+    check_size(payload)?;
+    let (handler, used) = get_uvarint(payload).ok_or(WireError::Truncated)?;
+    if handler != TX_GOSSIP_HANDLER {
+        return Err(WireError::UnknownHandler(handler));
+    }
+    unframe_version(&payload[used..])
+}
+
+fn unframe_version(payload: &[u8]) -> Result<&[u8], WireError> {
+    check_size(payload)?;
+    match payload.split_first() {
+        None => Err(WireError::Truncated),
+        Some((&VERSION, body)) => Ok(body),
+        Some((&v, _)) => Err(WireError::UnknownVersion(v)),
+    }
+}
+
+fn decode_body<T: BorshDeserialize>(body: &[u8]) -> Result<T, WireError> {
+    borsh::from_slice(body).map_err(|e| WireError::Malformed(e.to_string()))
+}
+
+fn check_txs(txs: &[Vec<u8>], max_tx_bytes: usize) -> Result<(), WireError> {
+    match txs.iter().find(|t| t.len() > max_tx_bytes) {
+        Some(t) => Err(WireError::TxTooLarge {
+            size: t.len(),
+            limit: max_tx_bytes,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Reads an AppGossip payload. The size is checked before a byte of it is parsed.
+pub fn decode_push(payload: &[u8], max_tx_bytes: usize) -> Result<PushTxs, WireError> {
+    let push: PushTxs = decode_body(unframe_prefixed(payload)?)?;
+    check_txs(&push.txs, max_tx_bytes)?;
+    Ok(push)
+}
+
+/// Reads an AppRequest payload, including the filter's parameters.
+pub fn decode_pull_request(payload: &[u8]) -> Result<BloomFilter, WireError> {
+    let request: PullRequest = decode_body(unframe_prefixed(payload)?)?;
+    BloomFilter::from_wire(request.filter).map_err(WireError::BadFilter)
+}
+
+/// Reads an AppResponse payload.
+pub fn decode_pull_response(
+    payload: &[u8],
+    max_tx_bytes: usize,
+) -> Result<PullResponse, WireError> {
+    let response: PullResponse = decode_body(unframe_version(payload)?)?;
+    check_txs(&response.txs, max_tx_bytes)?;
+    Ok(response)
+}
+
+/// Splits transactions into batches whose encoded body stays within `budget` bytes. A transaction
+/// larger than the budget on its own travels alone (it is at most the chain's `max_tx_bytes`, which
+/// leaves room under the 2 MiB message limit).
+pub fn batches(txs: Vec<Vec<u8>>, budget: usize) -> Vec<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    let mut current: Vec<Vec<u8>> = Vec::new();
+    let mut size = BATCH_OVERHEAD;
+    for tx in txs {
+        let cost = tx.len() + PER_TX_OVERHEAD;
+        if !current.is_empty() && size + cost > budget {
+            out.push(std::mem::take(&mut current));
+            size = BATCH_OVERHEAD;
+        }
+        size += cost;
+        current.push(tx);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uvarint_matches_go_encoding() {
+        for (value, bytes) in [
+            (0u64, vec![0x00]),
+            (1, vec![0x01]),
+            (127, vec![0x7f]),
+            (128, vec![0x80, 0x01]),
+            (300, vec![0xac, 0x02]),
+            (
+                u64::MAX,
+                vec![0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+            ),
+        ] {
+            let mut out = Vec::new();
+            put_uvarint(&mut out, value);
+            assert_eq!(out, bytes, "{value}");
+            assert_eq!(get_uvarint(&out), Some((value, bytes.len())));
+        }
+        assert_eq!(get_uvarint(&[]), None);
+        assert_eq!(get_uvarint(&[0x80]), None);
+        assert_eq!(get_uvarint(&[0xff; 10]), None, "overflows 64 bits");
+    }
+
+    #[test]
+    fn push_round_trips_with_prefix_and_version() {
+        let push = PushTxs {
+            txs: vec![vec![1, 2, 3], vec![], vec![9; 100]],
+        };
+        let payload = encode_prefixed(&push);
+        assert_eq!(&payload[..2], &[0x00, VERSION], "handler 0, then version 1");
+        assert_eq!(decode_push(&payload, 1000).unwrap(), push);
+    }
+
+    #[test]
+    fn pull_messages_round_trip() {
+        let mut filter = BloomFilter::for_items(10, [7; 32]);
+        filter.insert(&[1; 32]);
+        let payload = encode_prefixed(&PullRequest {
+            filter: filter.to_wire(),
+        });
+        let back = decode_pull_request(&payload).unwrap();
+        assert_eq!(back, filter);
+        assert!(back.contains(&[1; 32]));
+
+        let response = PullResponse {
+            txs: vec![vec![5; 40]],
+        };
+        let payload = encode_response(&response);
+        assert_eq!(payload[0], VERSION, "responses carry no handler prefix");
+        assert_eq!(decode_pull_response(&payload, 40).unwrap(), response);
+    }
+
+    #[test]
+    fn unknown_handler_and_version_are_foreign() {
+        let push = PushTxs { txs: vec![] };
+        let mut payload = encode_prefixed(&push);
+        payload[0] = 2; // the ACP-118 signature handler
+        let err = decode_push(&payload, 10).unwrap_err();
+        assert_eq!(err, WireError::UnknownHandler(2));
+        assert!(err.is_foreign());
+
+        let mut payload = encode_prefixed(&push);
+        payload[1] = 2;
+        let err = decode_push(&payload, 10).unwrap_err();
+        assert_eq!(err, WireError::UnknownVersion(2));
+        assert!(err.is_foreign());
+
+        // A two-byte handler ID (128) is read as one ID, not as handler 0.
+        let mut payload = Vec::new();
+        put_uvarint(&mut payload, 128);
+        payload.push(VERSION);
+        assert_eq!(
+            decode_push(&payload, 10).unwrap_err(),
+            WireError::UnknownHandler(128)
+        );
+        assert_eq!(decode_push(&[], 10).unwrap_err(), WireError::Truncated);
+        assert_eq!(decode_push(&[0], 10).unwrap_err(), WireError::Truncated);
+    }
+
+    #[test]
+    fn oversized_payload_is_refused_before_parsing() {
+        // A valid prefix and version followed by garbage: if the body were parsed, this would be
+        // `Malformed`; the size check must answer first.
+        let mut payload = vec![0x00, VERSION];
+        payload.resize(MAX_PAYLOAD_BYTES, 0xff);
+        assert_eq!(
+            decode_push(&payload, usize::MAX).unwrap_err(),
+            WireError::Oversized(MAX_PAYLOAD_BYTES)
+        );
+        assert!(matches!(
+            decode_pull_request(&payload).unwrap_err(),
+            WireError::Oversized(_)
+        ));
+        let mut response = vec![VERSION];
+        response.resize(MAX_PAYLOAD_BYTES, 0xff);
+        assert!(matches!(
+            decode_pull_response(&response, usize::MAX).unwrap_err(),
+            WireError::Oversized(_)
+        ));
+        // Just under the limit, the same garbage reaches the parser.
+        payload.truncate(MAX_PAYLOAD_BYTES - 1);
+        assert!(matches!(
+            decode_push(&payload, usize::MAX).unwrap_err(),
+            WireError::Malformed(_)
+        ));
+    }
+
+    #[test]
+    fn oversized_transaction_and_trailing_bytes_are_refused() {
+        let payload = encode_prefixed(&PushTxs {
+            txs: vec![vec![0; 11]],
+        });
+        assert_eq!(
+            decode_push(&payload, 10).unwrap_err(),
+            WireError::TxTooLarge {
+                size: 11,
+                limit: 10
+            }
+        );
+        let mut payload = encode_prefixed(&PushTxs { txs: vec![] });
+        payload.push(0);
+        assert!(matches!(
+            decode_push(&payload, 10).unwrap_err(),
+            WireError::Malformed(_)
+        ));
+        // A length prefix claiming 4 billion transactions, with nothing behind it.
+        let payload = [0x00, VERSION, 0xff, 0xff, 0xff, 0xff];
+        assert!(matches!(
+            decode_push(&payload, 10).unwrap_err(),
+            WireError::Malformed(_)
+        ));
+    }
+
+    #[test]
+    fn batches_respect_the_budget_and_carry_oversized_transactions_alone() {
+        let txs: Vec<Vec<u8>> = (0..10).map(|i| vec![i; 100]).collect();
+        let budget = BATCH_OVERHEAD + 3 * (100 + PER_TX_OVERHEAD);
+        let out = batches(txs.clone(), budget);
+        assert_eq!(
+            out.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![3, 3, 3, 1]
+        );
+        for batch in &out {
+            let body = encode_prefixed(&PushTxs { txs: batch.clone() });
+            assert!(body.len() <= budget, "{} > {budget}", body.len());
+        }
+        assert_eq!(out.concat(), txs, "order and content preserved");
+
+        let out = batches(vec![vec![1; 10], vec![2; 1000], vec![3; 10]], 200);
+        assert_eq!(out.iter().map(Vec::len).collect::<Vec<_>>(), vec![1, 1, 1]);
+        assert!(batches(vec![], 200).is_empty());
+    }
+}
