@@ -46,6 +46,7 @@ pub mod seen;
 pub mod throttle;
 pub mod wire;
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -414,14 +415,21 @@ impl Gossip {
             return;
         };
         // Group by source, keeping first-seen order, so each message has one set of recipients.
-        let mut groups: Vec<(Option<Vec<u8>>, Vec<Vec<u8>>)> = Vec::new();
+        struct Group {
+            source: Option<Vec<u8>>,
+            txs: Vec<Vec<u8>>,
+        }
+        let mut groups: Vec<Group> = Vec::new();
         for (source, bytes) in txs {
-            match groups.iter_mut().find(|(s, _)| *s == source) {
-                Some((_, list)) => list.push(bytes),
-                None => groups.push((source, vec![bytes])),
+            match groups.iter_mut().find(|g| g.source == source) {
+                Some(group) => group.txs.push(bytes),
+                None => groups.push(Group {
+                    source,
+                    txs: vec![bytes],
+                }),
             }
         }
-        for (source, list) in groups {
+        for Group { source, txs: list } in groups {
             let targets = self.targets(source.as_deref());
             if targets.is_empty() {
                 continue;
@@ -599,8 +607,8 @@ impl Gossip {
             loop {
                 pulls.last_id = pulls.last_id.wrapping_add(2) | 1;
                 let id = pulls.last_id;
-                if !pulls.outstanding.contains_key(&id) {
-                    pulls.outstanding.insert(id, (peer.clone(), now));
+                if let Entry::Vacant(slot) = pulls.outstanding.entry(id) {
+                    slot.insert((peer.clone(), now));
                     break id;
                 }
             }
