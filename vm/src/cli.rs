@@ -430,7 +430,7 @@ async fn write(
         }
         return Ok(());
     }
-    let status = wait_for(&c, &conn.rpc, id.clone(), 60).await?;
+    let status = wait_for(&c, &conn.rpc, id, 60).await?;
     print_status(&id.to_string(), &status, conn.json);
     Ok(())
 }
@@ -443,7 +443,7 @@ async fn wait_for(
 ) -> Result<TxStatusView, CliError> {
     let deadline = Instant::now() + Duration::from_secs(timeout_secs);
     loop {
-        let status = c.tx_status(id.clone()).await.map_err(rpc_err(url))?;
+        let status = c.tx_status(id).await.map_err(rpc_err(url))?;
         match status.status {
             TxStatus::Accepted => return Ok(status),
             TxStatus::Rejected | TxStatus::Dropped => {

@@ -138,23 +138,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = write_settings(dir.path(), 44).unwrap();
         assert_eq!(
-            PluginSettings::resolve(None, &[file.clone()])
+            PluginSettings::resolve(None, std::slice::from_ref(&file))
                 .unwrap()
                 .protocol,
             44
         );
         assert_eq!(
-            PluginSettings::resolve(Some("46"), &[file.clone()])
+            PluginSettings::resolve(Some("46"), std::slice::from_ref(&file))
                 .unwrap()
                 .protocol,
             46
         );
         assert!(matches!(
-            PluginSettings::resolve(Some("41"), &[file.clone()]),
+            PluginSettings::resolve(Some("41"), std::slice::from_ref(&file)),
             Err(SettingsError::Unsupported { value: 41, .. })
         ));
         assert!(matches!(
-            PluginSettings::resolve(Some("47"), &[file.clone()]),
+            PluginSettings::resolve(Some("47"), std::slice::from_ref(&file)),
             Err(SettingsError::Unsupported { value: 47, .. })
         ));
         assert!(matches!(
