@@ -113,7 +113,7 @@ async fn write_then_read_status_blocks_and_chain_info() {
     let id = n.client.submit_tx(hex_tx(&tx)).await.unwrap().tx_id;
     assert_eq!(id, Hex32(tx.id));
     assert_eq!(
-        n.client.tx_status(id.clone()).await.unwrap().status,
+        n.client.tx_status(id).await.unwrap().status,
         TxStatus::Pending
     );
     let nonce = n.client.nonce(Hex32(account(2))).await.unwrap();
@@ -125,7 +125,7 @@ async fn write_then_read_status_blocks_and_chain_info() {
         .await
         .unwrap();
     assert_eq!(height, 1);
-    let status = n.client.tx_status(id.clone()).await.unwrap();
+    let status = n.client.tx_status(id).await.unwrap();
     assert_eq!(status.status, TxStatus::Accepted);
     assert_eq!(status.block_height, Some(1));
     let block_id = status.block_id.unwrap();
@@ -165,13 +165,8 @@ async fn write_then_read_status_blocks_and_chain_info() {
     let nonce = n.client.nonce(Hex32(account(2))).await.unwrap();
     assert_eq!((nonce.accepted, nonce.next), (1, 1));
     let tip = n.client.last_accepted().await.unwrap();
-    assert_eq!((tip.height, tip.id.clone()), (1, block_id.clone()));
-    let by_id = n
-        .client
-        .block_by_id(block_id.clone())
-        .await
-        .unwrap()
-        .unwrap();
+    assert_eq!((tip.height, tip.id), (1, block_id));
+    let by_id = n.client.block_by_id(block_id).await.unwrap().unwrap();
     assert_eq!(by_id.tx_ids, vec![Hex32(tx.id)]);
     let by_height = n.client.block_by_height(1).await.unwrap().unwrap();
     assert_eq!(by_height, by_id);
@@ -391,7 +386,7 @@ async fn nonce_gap_waits_until_it_closes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn submit_many_reports_per_item_errors() {
-    let mut n = node().await;
+    let n = node().await;
     let good = signed(2, 0, vec![put("a", "1")]);
     let mut bad = signed(3, 0, vec![put("b", "1")]);
     bad.signed.signature[5] ^= 1;
@@ -410,7 +405,7 @@ async fn submit_many_reports_per_item_errors() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn http_layer_answers_like_a_json_rpc_server() {
-    let mut n = node_with_config(
+    let n = node_with_config(
         br#"{"minBlockGapMs": 0, "rpcMaxBatchLen": 3, "rpcMaxRequestBytes": 4096}"#,
     )
     .await;
@@ -465,7 +460,7 @@ async fn http_layer_answers_like_a_json_rpc_server() {
 
     // 1001 keys do not fit in 4096 bytes; check the per-call key limit on a default node.
     n.plugin.stop().await;
-    let mut d = node().await;
+    let d = node().await;
     let keys: Vec<KvBytes> = (0..1001)
         .map(|i| KvBytes(format!("k{i}").into_bytes()))
         .collect();
@@ -534,5 +529,92 @@ async fn python_client_with_only_pynacl_writes_and_reads() {
         .unwrap()
         .unwrap();
     assert_eq!(entry.value, KvBytes(b"hello from python".to_vec()));
+    n.plugin.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_writes_reads_and_reports_through_the_api() {
+    let mut n = node().await;
+    let home = tempfile::tempdir().unwrap();
+    let key = home.path().join("key.json");
+    let kvvm = |args: &[&str]| {
+        let mut cmd = tokio::process::Command::new(KVVM);
+        cmd.args(args)
+            .env("KVVM_RPC", &n.url)
+            .env("KVVM_KEY", &key)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd
+    };
+    let created = kvvm(&["key", "new", "--json"]).output().await.unwrap();
+    assert!(created.status.success(), "{created:?}");
+    let account: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
+    let account = account["account"].as_str().unwrap().to_string();
+
+    // `put --wait` returns once accepted, so play consensus while it waits.
+    let mut put = kvvm(&[
+        "put",
+        "cli/greeting",
+        "hello from the cli",
+        "--wait",
+        "--json",
+    ])
+    .spawn()
+    .unwrap();
+    let status = loop {
+        if let Some(status) = put.try_wait().unwrap() {
+            break status;
+        }
+        n.plugin.produce_block(Duration::from_millis(200)).await;
+    };
+    let mut out = String::new();
+    put.stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .await
+        .unwrap();
+    assert!(status.success(), "put failed: {out}");
+    let accepted: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(accepted["status"], "accepted");
+
+    let got = kvvm(&["get", "cli/greeting", "--json"])
+        .output()
+        .await
+        .unwrap();
+    let entry: serde_json::Value = serde_json::from_slice(&got.stdout).unwrap();
+    assert_eq!(entry["value"], "hello from the cli");
+    assert_eq!(entry["owner"], account);
+    let listed = kvvm(&["ls", "cli/"]).output().await.unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&listed.stdout).trim(),
+        "cli/greeting = hello from the cli"
+    );
+
+    // Someone else's key: a clear error and a non-zero exit.
+    let other = home.path().join("other.json");
+    kvvm(&["key", "new", "--key", other.to_str().unwrap()])
+        .output()
+        .await
+        .unwrap();
+    let stolen = kvvm(&[
+        "put",
+        "cli/greeting",
+        "mine now",
+        "--key",
+        other.to_str().unwrap(),
+    ])
+    .output()
+    .await
+    .unwrap();
+    assert!(!stolen.status.success());
+    assert!(String::from_utf8_lossy(&stolen.stderr).contains("owned by another account"));
+
+    // A missing key file says how to make one.
+    let missing = kvvm(&["put", "a", "b", "--key", "/nonexistent/key.json"])
+        .output()
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("kvvm key new"));
     n.plugin.stop().await;
 }
