@@ -618,3 +618,65 @@ async fn cli_writes_reads_and_reports_through_the_api() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("kvvm key new"));
     n.plugin.stop().await;
 }
+
+/// A pending transaction that a peer's accepted block made invalid without using its nonce (here:
+/// the peer's block took the key first) must leave the pool with a reason. Kept, it would make
+/// WaitForEvent ask for blocks that BuildBlock can never fill, and stay `pending` forever.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transaction_a_peer_block_invalidated_is_dropped_with_its_reason() {
+    let mut n = node().await;
+    let mine = signed(2, 0, vec![put("contested", "from-2")]);
+    n.client.submit_tx(hex_tx(&mine)).await.unwrap();
+
+    let mut peer = Producer::new(&n.genesis);
+    let theirs = peer.build(vec![signed(3, 0, vec![put("contested", "from-3")])]);
+    n.plugin.verify(&theirs).await.unwrap();
+    n.plugin.accept(&theirs).await.unwrap();
+    n.plugin
+        .vm
+        .set_preference(kvvm_proto::vm::SetPreferenceRequest {
+            id: theirs.id.to_vec(),
+        })
+        .await
+        .unwrap();
+
+    // By nonce the transaction still looks executable, so the VM asks for a block once...
+    let signalled = tokio::time::timeout(Duration::from_secs(5), n.plugin.vm.wait_for_event(()))
+        .await
+        .expect("WaitForEvent should signal the pending transaction")
+        .unwrap();
+    assert_eq!(
+        signalled.into_inner().message,
+        kvvm_proto::vm::Message::BuildBlock as i32
+    );
+    let build = n
+        .plugin
+        .vm
+        .build_block(kvvm_proto::vm::BuildBlockRequest {
+            p_chain_height: Some(1),
+        })
+        .await
+        .unwrap_err();
+    assert!(build.message().contains("nothing to build"), "{build:?}");
+
+    // ...finds it invalid while building, and drops it with the reason.
+    let status = n.client.tx_status(Hex32(mine.id)).await.unwrap();
+    assert_eq!(status.status, TxStatus::Dropped, "{status:?}");
+    let reason = status.reason.unwrap_or_default();
+    assert!(reason.contains("owned by another account"), "{reason}");
+    assert_eq!(n.client.nonce(Hex32(account(2))).await.unwrap().next, 0);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), n.plugin.vm.wait_for_event(()))
+            .await
+            .is_err(),
+        "WaitForEvent signalled again with nothing buildable left"
+    );
+    let entry = n
+        .client
+        .get(KvBytes(b"contested".to_vec()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.owner, Hex32(account(3)));
+    n.plugin.stop().await;
+}

@@ -428,12 +428,13 @@ impl Producer {
     pub fn build(&mut self, txs: Vec<Transaction>) -> Block {
         let count = txs.len();
         let built = self.chain.build(txs).unwrap();
+        let block = built.block.expect("the producer built no block");
         assert!(
-            built.invalid.is_empty() && built.block.txs.len() == count,
+            built.invalid.is_empty() && block.txs.len() == count,
             "producer dropped transactions: {:?}",
             built.invalid
         );
-        let block = (*built.block).clone();
+        let block = (*block).clone();
         self.chain.verify(block.clone()).unwrap();
         block
     }

@@ -52,9 +52,11 @@ pub struct Accepted {
     pub block: Arc<Block>,
 }
 
-/// The outcome of building: the block, and pending transactions found invalid on the way.
+/// The outcome of building: the block (none when no candidate could go in), and pending
+/// transactions found invalid on the way. Those are reported even without a block, so that a
+/// pool holding only dead transactions is cleared rather than asked to build forever.
 pub struct Built {
-    pub block: Arc<Block>,
+    pub block: Option<Arc<Block>>,
     pub invalid: Vec<(Transaction, TxError)>,
 }
 
@@ -388,7 +390,10 @@ impl Chain {
             }
         }
         if included.is_empty() {
-            return Err(ChainError::NothingToBuild);
+            return Ok(Built {
+                block: None,
+                invalid,
+            });
         }
         let timestamp_ms = (self.clock)().max(parent_ts);
         let block = Block::new(
@@ -399,7 +404,7 @@ impl Chain {
             executor.state_root(),
         );
         Ok(Built {
-            block: Arc::new(block),
+            block: Some(Arc::new(block)),
             invalid,
         })
     }

@@ -493,36 +493,42 @@ impl KvVm {
         })
         .await
         .map_err(|e| VmError::Join(e.to_string()))?;
-        match result {
-            Ok(built) => {
-                for (tx, reason) in &built.invalid {
-                    tracing::debug!(tx = %short_hex(&tx.id), %reason, "dropping invalid transaction");
-                    running
-                        .fates
-                        .record(tx.id, Fate::Dropped, reason.to_string());
-                }
-                running
-                    .mempool
-                    .remove(built.invalid.iter().map(|(tx, _)| tx.id));
-                running
-                    .metrics
-                    .mempool_txs
-                    .set(running.mempool.len() as i64);
-                tracing::debug!(
-                    block = %short_hex(&built.block.id),
-                    height = built.block.height,
-                    txs = built.block.txs.len(),
-                    "built block"
-                );
-                Ok(BlockSummary::from(built.block.as_ref()))
-            }
+        let built = match result {
+            Ok(built) => built,
             Err(e) => {
                 running
                     .failed_build_version
                     .store(pool_version, Ordering::Release);
-                Err(e.into())
+                return Err(e.into());
             }
+        };
+        for (tx, reason) in &built.invalid {
+            tracing::debug!(tx = %short_hex(&tx.id), %reason, "dropping invalid transaction");
+            running
+                .fates
+                .record(tx.id, Fate::Dropped, reason.to_string());
         }
+        running
+            .mempool
+            .remove(built.invalid.iter().map(|(tx, _)| tx.id));
+        running
+            .metrics
+            .mempool_txs
+            .set(running.mempool.len() as i64);
+        let Some(block) = built.block else {
+            // Not again until the pool changes (the version the candidates came from).
+            running
+                .failed_build_version
+                .store(pool_version, Ordering::Release);
+            return Err(ChainError::NothingToBuild.into());
+        };
+        tracing::debug!(
+            block = %short_hex(&block.id),
+            height = block.height,
+            txs = block.txs.len(),
+            "built block"
+        );
+        Ok(BlockSummary::from(block.as_ref()))
     }
 
     pub fn parse_block(&self, bytes: &[u8]) -> Result<BlockSummary, VmError> {
