@@ -166,38 +166,15 @@ func start(args []string) error {
 		return err
 	}
 
-	nodes := tmpnet.NewNodesOrPanic(*nodeCount)
-	flags := tmpnet.DefaultE2EFlags()
-	flags[config.LogLevelKey] = *nodeLogLevel
-	if limit := fdLimitFlag(); limit != "" {
-		log.Info("lowering the nodes' --fd-limit to the hard RLIMIT_NOFILE", zap.String("fdLimit", limit))
-		flags[config.FdLimitKey] = limit
-	}
-	network := &tmpnet.Network{
-		Owner:        owner,
-		Nodes:        nodes,
-		DefaultFlags: flags,
-		// tmpnet's default C-Chain config logs at trace level; that is only noise here.
-		PrimaryChainConfigs: map[string]tmpnet.ConfigMap{"C": {"log-level": *nodeLogLevel}},
-		DefaultRuntimeConfig: tmpnet.NodeRuntimeConfig{
-			Process: &tmpnet.ProcessRuntimeConfig{
-				AvalancheGoPath: *avalanchegoPath,
-				PluginDir:       *pluginDir,
-			},
-		},
-		Subnets: []*tmpnet.Subnet{{
-			Name:         subnetName,
-			ValidatorIDs: tmpnet.NodesToIDs(nodes...),
-			Chains: []*tmpnet.Chain{{
-				VMID:    vmID,
-				Genesis: genesis,
-				Config:  *chainConfig,
-				// tmpnet runs `<plugin> version-json` and requires its "rpcchainvm" to equal the
-				// node's (`avalanchego --version-json`).
-				VersionArgs: []string{"version-json"},
-			}},
-		}},
-	}
+	network := newNetwork(log, networkSpec{
+		nodeCount:       *nodeCount,
+		avalanchegoPath: *avalanchegoPath,
+		pluginDir:       *pluginDir,
+		vmID:            vmID,
+		genesis:         genesis,
+		chainConfig:     *chainConfig,
+		nodeLogLevel:    *nodeLogLevel,
+	})
 
 	began := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
@@ -206,21 +183,8 @@ func start(args []string) error {
 	ctx, stopSignals := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
 
-	if err := tmpnet.BootstrapNewNetwork(ctx, log, network, *rootDir); err != nil {
-		if network.Dir != "" {
-			fmt.Fprintf(os.Stderr, "kvvm-network: start failed; stopping the nodes of %s (logs: %s/<nodeID>/logs)\n", network.Dir, network.Dir)
-			stopCtx, stopCancel := context.WithTimeout(context.Background(), tmpnet.DefaultNetworkTimeout)
-			defer stopCancel()
-			if stopErr := network.Stop(stopCtx); stopErr != nil {
-				fmt.Fprintf(os.Stderr, "kvvm-network: stopping: %v\n", stopErr)
-			}
-		}
-		return fmt.Errorf("starting the network: %w", err)
-	}
-	// With a single node, Bootstrap returns once the restarted node serves its API, before it is
-	// healthy (tmpnet network.go Bootstrap); wait for every node, which is a no-op otherwise.
-	if err := tmpnet.WaitForHealthyNodes(ctx, log, network.Nodes); err != nil {
-		return fmt.Errorf("waiting for healthy nodes (the network keeps running; stop it with: kvvm-network stop --network-dir %s): %w", network.Dir, err)
+	if err := bootstrapNetwork(ctx, log, network, *rootDir); err != nil {
+		return err
 	}
 	elapsed := time.Since(began)
 	if err := linkLatest(network.Dir); err != nil {
@@ -256,6 +220,75 @@ func start(args []string) error {
 		return err
 	}
 	fmt.Printf("stopped network %s\n", network.Dir)
+	return nil
+}
+
+// networkSpec is what a kvvm network is made of; newNetwork turns it into tmpnet's description.
+type networkSpec struct {
+	nodeCount       int
+	avalanchegoPath string
+	pluginDir       string
+	vmID            ids.ID
+	genesis         []byte
+	chainConfig     string
+	nodeLogLevel    string
+}
+
+// newNetwork describes nodeCount validator nodes that all validate one subnet running one kvvm chain.
+func newNetwork(log logging.Logger, spec networkSpec) *tmpnet.Network {
+	nodes := tmpnet.NewNodesOrPanic(spec.nodeCount)
+	flags := tmpnet.DefaultE2EFlags()
+	flags[config.LogLevelKey] = spec.nodeLogLevel
+	if limit := fdLimitFlag(); limit != "" {
+		log.Info("lowering the nodes' --fd-limit to the hard RLIMIT_NOFILE", zap.String("fdLimit", limit))
+		flags[config.FdLimitKey] = limit
+	}
+	return &tmpnet.Network{
+		Owner:        owner,
+		Nodes:        nodes,
+		DefaultFlags: flags,
+		// tmpnet's default C-Chain config logs at trace level; that is only noise here.
+		PrimaryChainConfigs: map[string]tmpnet.ConfigMap{"C": {"log-level": spec.nodeLogLevel}},
+		DefaultRuntimeConfig: tmpnet.NodeRuntimeConfig{
+			Process: &tmpnet.ProcessRuntimeConfig{
+				AvalancheGoPath: spec.avalanchegoPath,
+				PluginDir:       spec.pluginDir,
+			},
+		},
+		Subnets: []*tmpnet.Subnet{{
+			Name:         subnetName,
+			ValidatorIDs: tmpnet.NodesToIDs(nodes...),
+			Chains: []*tmpnet.Chain{{
+				VMID:    spec.vmID,
+				Genesis: spec.genesis,
+				Config:  spec.chainConfig,
+				// tmpnet runs `<plugin> version-json` and requires its "rpcchainvm" to equal the
+				// node's (`avalanchego --version-json`).
+				VersionArgs: []string{"version-json"},
+			}},
+		}},
+	}
+}
+
+// bootstrapNetwork starts the network, creates the subnet and chain, and waits until every node is
+// healthy. On failure the nodes are stopped.
+func bootstrapNetwork(ctx context.Context, log logging.Logger, network *tmpnet.Network, rootDir string) error {
+	if err := tmpnet.BootstrapNewNetwork(ctx, log, network, rootDir); err != nil {
+		if network.Dir != "" {
+			fmt.Fprintf(os.Stderr, "kvvm-network: start failed; stopping the nodes of %s (logs: %s/<nodeID>/logs)\n", network.Dir, network.Dir)
+			stopCtx, stopCancel := context.WithTimeout(context.Background(), tmpnet.DefaultNetworkTimeout)
+			defer stopCancel()
+			if stopErr := network.Stop(stopCtx); stopErr != nil {
+				fmt.Fprintf(os.Stderr, "kvvm-network: stopping: %v\n", stopErr)
+			}
+		}
+		return fmt.Errorf("starting the network: %w", err)
+	}
+	// With a single node, Bootstrap returns once the restarted node serves its API, before it is
+	// healthy (tmpnet network.go Bootstrap); wait for every node, which is a no-op otherwise.
+	if err := tmpnet.WaitForHealthyNodes(ctx, log, network.Nodes); err != nil {
+		return fmt.Errorf("waiting for healthy nodes (the network keeps running; stop it with: kvvm-network stop --network-dir %s): %w", network.Dir, err)
+	}
 	return nil
 }
 
