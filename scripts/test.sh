@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The test command: formatting, lints, then every unit and integration test.
-# The dev profile keeps CI's cold build short (RocksDB's C++ compiles at -O0 in a few minutes);
-# benchmarks and the plugin a node runs use the release profile.
+# The test command: formatting, lints, every unit and integration test, then the end-to-end suite
+# on real AvalancheGo nodes (scripts/e2e.sh).
+# The dev profile keeps CI's cold build short (RocksDB's C++ compiles at -O0 in a few minutes); the
+# end-to-end suite installs the debug `kvvm` that `cargo test` built as the nodes' plugin, so no
+# release build is needed here. Benchmarks and the plugin of scripts/run-network.sh use release.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,7 +11,15 @@ scripts/setup.sh
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
+echo "== gofmt (tests/network)"
+unformatted="$(cd tests/network && gofmt -l .)"
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change: $unformatted" >&2
+  exit 1
+fi
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
+echo "== end-to-end on AvalancheGo"
+scripts/e2e.sh
