@@ -17,15 +17,12 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/ava-labs/avalanchego/tests/fixture/tmpnet"
 )
 
 // TestKvvmNetwork runs the checks that share one three-validator network, in order: each later
 // check starts from the chain the earlier ones built.
 func TestKvvmNetwork(t *testing.T) {
-	h := startHarness(t, 3, requireEnv(t, "AVALANCHEGO_PATH"), requireEnv(t, "KVVM_PLUGIN_DIR"),
-		tmpnet.ConfigMap{"snowParameters": smallSubnetSnow})
+	h := startHarness(t, 3, requireEnv(t, "AVALANCHEGO_PATH"), requireEnv(t, "KVVM_PLUGIN_DIR"))
 
 	t.Run("a/write through node 1, read through nodes 2 and 3", func(t *testing.T) { checkWriteReadEverywhere(t, h) })
 	t.Run("b/a thousand transactions from ten accounts over all nodes", func(t *testing.T) { checkThousandTxs(t, h) })
@@ -39,7 +36,7 @@ func TestKvvmNetwork(t *testing.T) {
 // TestOlderAvalancheGo runs the same kvvm binary under AvalancheGo v1.14.0, which speaks
 // rpcchainvm protocol 44, selected by the plugin directory's .kvvm-plugin file.
 func TestOlderAvalancheGo(t *testing.T) {
-	h := startHarness(t, 1, requireEnv(t, "KVVM_E2E_OLD_AVALANCHEGO"), requireEnv(t, "KVVM_E2E_OLD_PLUGIN_DIR"), nil)
+	h := startHarness(t, 1, requireEnv(t, "KVVM_E2E_OLD_AVALANCHEGO"), requireEnv(t, "KVVM_E2E_OLD_PLUGIN_DIR"))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 

@@ -35,21 +35,6 @@ type harness struct {
 	stop chan struct{} // ends reapExited
 }
 
-// smallSubnetSnow lets a three-validator subnet keep accepting blocks with one validator down.
-// AvalancheGo's defaults (k=20, alpha=15) need 75% of the stake to answer every poll; with one of
-// three equal validators stopped only ~67% can, and the chain stalls. alpha=11 of k=20 keeps
-// liveness with two of three (a poll succeeds with ~91% probability) and is still a majority.
-var smallSubnetSnow = map[string]any{
-	"k":                     20,
-	"alphaPreference":       11,
-	"alphaConfidence":       11,
-	"beta":                  10,
-	"concurrentRepolls":     4,
-	"optimalProcessing":     10,
-	"maxOutstandingItems":   256,
-	"maxItemProcessingTime": int64(30 * time.Second),
-}
-
 func requireEnv(t *testing.T, name string) string {
 	t.Helper()
 	v := os.Getenv(name)
@@ -61,10 +46,14 @@ func requireEnv(t *testing.T, name string) string {
 
 // startHarness starts nodeCount validators of a kvvm subnet. The network is stopped, and on
 // failure the nodes' logs are printed, when the test ends.
-func startHarness(t *testing.T, nodeCount int, avalanchegoPath, pluginDir string, subnetConfig tmpnet.ConfigMap) *harness {
+func startHarness(t *testing.T, nodeCount int, avalanchegoPath, pluginDir string) *harness {
 	t.Helper()
 	log, err := newLogger("info")
 	if err != nil {
+		t.Fatal(err)
+	}
+	var subnetConfig tmpnet.ConfigMap
+	if err := json.Unmarshal([]byte(defaultSubnetConfig), &subnetConfig); err != nil {
 		t.Fatal(err)
 	}
 	vmID, err := ids.FromString(kvvmVMID)
@@ -83,9 +72,9 @@ func startHarness(t *testing.T, nodeCount int, avalanchegoPath, pluginDir string
 		vmID:            vmID,
 		genesis:         genesis,
 		chainConfig:     `{"logLevel":"info"}`,
+		subnetConfig:    subnetConfig,
 		nodeLogLevel:    "info",
 	})
-	network.Subnets[0].Config = subnetConfig
 
 	h := &harness{t: t, log: log, network: network, pluginPath: pluginPath, stop: make(chan struct{})}
 	go h.reapExited()
