@@ -32,17 +32,10 @@ began=$(date +%s)
 avalanchego="$(AVALANCHEGO_VERSION=v1.14.2 scripts/build-avalanchego.sh | tail -n1)"
 avalanchego_old="$(AVALANCHEGO_VERSION=v1.14.0 scripts/build-avalanchego.sh | tail -n1)"
 
-# Each plugin directory holds only the plugin (named by its VMID) and, for the older node, the
-# hidden .kvvm-plugin settings file: any other file makes AvalancheGo refuse to start.
-vmid="$("$KVVM_BIN" vm-id)"
-install_plugin() { # dir [protocol]
-  rm -rf "$1"
-  mkdir -p "$1"
-  install -m 0755 "$KVVM_BIN" "$1/$vmid"
-  if [ -n "${2:-}" ]; then "$KVVM_BIN" set-protocol "$2" --plugin-dir "$1" >&2; fi
-}
-install_plugin "$E2E/plugins-45"
-install_plugin "$E2E/plugins-44" 44
+# One plugin directory per protocol, each holding only the plugin under its VMID (and, for the
+# older node, the hidden .kvvm-plugin settings file): any other file makes AvalancheGo refuse to start.
+KVVM_PLUGIN_BIN="$KVVM_BIN" KVVM_PLUGIN_DIR="$E2E/plugins-45" KVVM_PROTOCOL= scripts/install-plugin.sh >/dev/null
+KVVM_PLUGIN_BIN="$KVVM_BIN" KVVM_PLUGIN_DIR="$E2E/plugins-44" scripts/install-plugin.sh 44 >/dev/null
 mkdir -p "$E2E/networks"
 log "nodes and plugins ready after $(($(date +%s) - began)) s"
 

@@ -5,6 +5,8 @@
 #
 # Environment:
 #   KVVM_PLUGIN_DIR  plugin directory (default ${KVVM_CACHE:-$HOME/.cache/kvvm}/plugins)
+#   KVVM_PLUGIN_BIN  install this kvvm binary instead of building the release one (the end-to-end
+#                    suite installs the debug binary `cargo test` built)
 #   KVVM_PROTOCOL    rpcchainvm protocol to advertise (also the first argument), for a node other
 #                    than v1.14.2 (45): 44 = v1.14.0/v1.14.1, 46 = v1.15.0. Written by
 #                    `kvvm set-protocol` as the hidden file .kvvm-plugin, which AvalancheGo ignores.
@@ -23,9 +25,12 @@ PROTOCOL="${1:-${KVVM_PROTOCOL:-}}"
 log() { echo "install-plugin: $*" >&2; }
 
 cd "$ROOT"
-log "cargo build --release -p kvvm"
-cargo build --release -p kvvm >&2
-BIN="$ROOT/target/release/kvvm"
+BIN="${KVVM_PLUGIN_BIN:-}"
+if [ -z "$BIN" ]; then
+  log "cargo build --release -p kvvm"
+  cargo build --release -p kvvm >&2
+  BIN="$ROOT/target/release/kvvm"
+fi
 VMID="$("$BIN" vm-id)"
 
 mkdir -p "$PLUGIN_DIR"
