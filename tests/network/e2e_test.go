@@ -215,12 +215,13 @@ func checkConflictingWrites(t *testing.T, h *harness) {
 		txID string
 		err  error
 	}
-	results := make([]result, 2)
-	var wg sync.WaitGroup
-	for i, p := range []struct {
+	writers := []struct {
 		acct *account
 		node int
-	}{{xavier, 0}, {yolanda, 2}} {
+	}{{xavier, 0}, {yolanda, 2}}
+	results := make([]result, len(writers))
+	var wg sync.WaitGroup
+	for i, p := range writers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -234,8 +235,7 @@ func checkConflictingWrites(t *testing.T, h *harness) {
 	// (1007) because gossip was faster; either way exactly one may win.
 	var winners []string
 	for i, r := range results {
-		writer := []*account{xavier, yolanda}[i]
-		node := []int{0, 2}[i]
+		writer, node := writers[i].acct, writers[i].node
 		if r.err != nil {
 			if errorCode(r.err) != 1007 {
 				t.Fatalf("%s's write: %v", writer.name, r.err)

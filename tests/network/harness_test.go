@@ -52,8 +52,8 @@ func startHarness(t *testing.T, nodeCount int, avalanchegoPath, pluginDir string
 	if err != nil {
 		t.Fatal(err)
 	}
-	var subnetConfig tmpnet.ConfigMap
-	if err := json.Unmarshal([]byte(defaultSubnetConfig), &subnetConfig); err != nil {
+	subnetConfig, err := parseSubnetConfig(defaultSubnetConfig)
+	if err != nil {
 		t.Fatal(err)
 	}
 	vmID, err := ids.FromString(kvvmVMID)

@@ -161,9 +161,9 @@ func start(args []string) error {
 	if !json.Valid([]byte(*chainConfig)) {
 		return fmt.Errorf("--chain-config is not valid JSON: %s", *chainConfig)
 	}
-	var subnetConfigMap tmpnet.ConfigMap
-	if err := json.Unmarshal([]byte(*subnetConfig), &subnetConfigMap); err != nil {
-		return fmt.Errorf("--subnet-config is not a JSON object: %w", err)
+	subnetConfigMap, err := parseSubnetConfig(*subnetConfig)
+	if err != nil {
+		return fmt.Errorf("--subnet-config: %w", err)
 	}
 
 	genesis, err := loadGenesis(*genesisPath, *kvvmPath, pluginPath)
@@ -249,6 +249,14 @@ type networkSpec struct {
 const defaultSubnetConfig = `{"snowParameters": {"k": 20, "alphaPreference": 11, "alphaConfidence": 11,
   "beta": 10, "concurrentRepolls": 4, "optimalProcessing": 10, "maxOutstandingItems": 256,
   "maxItemProcessingTime": 30000000000}}`
+
+func parseSubnetConfig(text string) (tmpnet.ConfigMap, error) {
+	var config tmpnet.ConfigMap
+	if err := json.Unmarshal([]byte(text), &config); err != nil {
+		return nil, fmt.Errorf("not a JSON object: %w", err)
+	}
+	return config, nil
+}
 
 // newNetwork describes nodeCount validator nodes that all validate one subnet running one kvvm chain.
 func newNetwork(log logging.Logger, spec networkSpec) *tmpnet.Network {
