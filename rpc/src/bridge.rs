@@ -797,11 +797,15 @@ mod tests {
             Ok(tonic::Response::new(()))
         }
 
+        // The bridge never hijacks a connection; a call here would be a bridge bug the
+        // tests should see as an error.
         async fn hijack(
             &self,
             _: tonic::Request<()>,
         ) -> Result<tonic::Response<HijackResponse>, Status> {
-            Err(Status::unimplemented("no hijack"))
+            Err(Status::failed_precondition(
+                "the kvvm bridge must not hijack",
+            ))
         }
     }
 
