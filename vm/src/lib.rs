@@ -6,11 +6,10 @@
 //! [`chain::Chain::accept`] (one RocksDB batch through `kvvm_storage`). [`vm::KvVm`] holds these
 //! together as the node drives them, and [`plugin`] speaks gRPC to the node.
 
-pub mod api;
 pub mod block;
 pub mod chain;
+pub mod chain_config;
 pub mod cli;
-pub mod config;
 pub mod error;
 pub mod execute;
 pub mod gossip;
@@ -19,7 +18,8 @@ pub mod logging;
 pub mod mempool;
 pub mod metrics;
 pub mod plugin;
-pub mod settings;
+pub mod plugin_settings;
+pub mod rpc_server;
 pub mod status;
 pub mod tx;
 pub mod vm;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use kvvm::ids::{cb58_encode, vm_id, VM_NAME};
 use kvvm::plugin::ENGINE_ADDR_ENV;
-use kvvm::settings::{write_settings, PluginSettings, SUPPORTED_PROTOCOLS};
+use kvvm::plugin_settings::{write_settings, PluginSettings, SUPPORTED_PROTOCOLS};
 
 #[derive(Parser)]
 #[command(

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use crate::block::{short_hex, Block, BlockId};
 use crate::chain::{system_clock_ms, Chain, ChainParams, Clock, OpenError};
-use crate::config::ChainConfig;
+use crate::chain_config::ChainConfig;
 use crate::error::{ChainError, TxError};
 use crate::execute::StateView;
 use crate::gossip::Gossip;
@@ -87,7 +87,7 @@ pub enum VmError {
     #[error("genesis: {0}")]
     Genesis(#[from] kvvm_genesis::GenesisError),
     #[error("chain config: {0}")]
-    Config(#[from] crate::config::ConfigError),
+    Config(#[from] crate::chain_config::ConfigError),
     #[error("opening the chain: {0}")]
     Open(#[from] OpenError),
     #[error("storage: {0}")]

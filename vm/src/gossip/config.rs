@@ -1,4 +1,4 @@
-//! Gossip tunables, part of the chain config (`crate::config`, which parses them strictly).
+//! Gossip tunables, part of the chain config (`crate::chain_config`, which parses them strictly).
 
 /// Hard cap on any batch this node sends (push, regossip, pull response): half the node's 2 MiB
 /// message limit, leaving room for the envelope and for one transaction of up to the chain's

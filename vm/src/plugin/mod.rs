@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_stream::wrappers::TcpListenerStream;
 
-use crate::settings::PluginSettings;
+use crate::plugin_settings::PluginSettings;
 use crate::vm::KvVm;
 
 /// The environment variable through which the node passes its Runtime address.

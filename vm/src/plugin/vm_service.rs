@@ -48,8 +48,10 @@ impl VmService {
             max_response_body_bytes: running.config.rpc_max_response_bytes,
             max_batch_len: running.config.rpc_max_batch_len,
         };
-        let methods =
-            kvvm_rpc::KvvmApiServer::into_rpc(crate::api::Api::new(self.vm.clone(), self.protocol));
+        let methods = kvvm_rpc::KvvmApiServer::into_rpc(crate::rpc_server::Api::new(
+            self.vm.clone(),
+            self.protocol,
+        ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(|e| Status::internal(format!("binding the JSON-RPC server: {e}")))?;
