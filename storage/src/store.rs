@@ -18,9 +18,10 @@
 //! numeric order.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use borsh::{BorshDeserialize, BorshSerialize};
+use parking_lot::Mutex;
 use rocksdb::{
     properties, BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType,
     Direction, FlushOptions, IteratorMode, Options, WriteBatch, WriteOptions, DB,
@@ -143,7 +144,8 @@ struct Inner {
     db: DB,
     /// Serialises writers of the last-accepted pointer (`accept`, `write_genesis`) so the height check and the
     /// batch that moves the pointer form one step; released earlier, two accepts could both pass the check for
-    /// the same height. It is a std `Mutex` over `()` because it guards no data, only that sequence, and it is held
+    /// the same height. A `parking_lot::Mutex` over `()`: it guards no data, only that sequence (so a panic
+    /// elsewhere leaves nothing to poison), and it is held
     /// across the synced write on purpose. Readers never take it. Consensus accepts one block at a time, so it is
     /// uncontended in practice.
     writer: Mutex<()>,
@@ -261,11 +263,7 @@ impl ChainStore {
 
     /// Writes the genesis block at height 0 and the initial state, in one synced batch.
     pub fn write_genesis(&self, genesis: GenesisState) -> Result<()> {
-        let _writer = self
-            .inner
-            .writer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let _writer = self.inner.writer.lock();
         if self.is_initialized()? {
             return Err(StorageError::AlreadyInitialized);
         }
@@ -413,11 +411,7 @@ impl ChainStore {
     /// with nothing written). The same batch prunes rejected-block statuses more than
     /// [`StoreOptions::rejected_window`] heights below the new block.
     pub fn accept(&self, accepted: AcceptBatch) -> Result<()> {
-        let _writer = self
-            .inner
-            .writer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let _writer = self.inner.writer.lock();
         let (_, last_height) = self.last_accepted()?.ok_or(StorageError::NotInitialized)?;
         let expected = last_height.saturating_add(1);
         if accepted.height != expected {
