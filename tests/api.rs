@@ -111,7 +111,7 @@ async fn write_then_read_status_blocks_and_chain_info() {
     let mut n = node().await;
     let tx = signed(2, 0, vec![put("greeting", "hello"), put("bin", "\u{1}")]);
     let id = n.client.submit_tx(hex_tx(&tx)).await.unwrap().tx_id;
-    assert_eq!(id, Hex32(tx.id));
+    assert_eq!(id, Hex32(tx.id.0));
     assert_eq!(
         n.client.tx_status(id).await.unwrap().status,
         TxStatus::Pending
@@ -167,7 +167,7 @@ async fn write_then_read_status_blocks_and_chain_info() {
     let tip = n.client.last_accepted().await.unwrap();
     assert_eq!((tip.height, tip.id), (1, block_id));
     let by_id = n.client.block_by_id(block_id).await.unwrap().unwrap();
-    assert_eq!(by_id.tx_ids, vec![Hex32(tx.id)]);
+    assert_eq!(by_id.tx_ids, vec![Hex32(tx.id.0)]);
     let by_height = n.client.block_by_height(1).await.unwrap().unwrap();
     assert_eq!(by_height, by_id);
     assert!(n.client.block_by_height(2).await.unwrap().is_none());
@@ -313,7 +313,7 @@ async fn bad_transactions_get_stable_codes_and_change_nothing() {
     for (tx, code) in cases {
         let err = n.client.submit_tx(hex_tx(&tx)).await.unwrap_err();
         assert_eq!(code_of(err), code, "tx {}", hex::encode(tx.id));
-        let status = n.client.tx_status(Hex32(tx.id)).await.unwrap();
+        let status = n.client.tx_status(Hex32(tx.id.0)).await.unwrap();
         assert_eq!(status.status, TxStatus::Rejected);
         assert!(status.reason.is_some());
     }
@@ -365,7 +365,7 @@ async fn nonce_gap_waits_until_it_closes() {
         None
     );
     assert_eq!(
-        n.client.tx_status(Hex32(later.id)).await.unwrap().status,
+        n.client.tx_status(Hex32(later.id.0)).await.unwrap().status,
         TxStatus::Pending
     );
     n.client
@@ -377,7 +377,7 @@ async fn nonce_gap_waits_until_it_closes() {
         .await
         .unwrap();
     assert_eq!(
-        n.client.tx_status(Hex32(later.id)).await.unwrap().status,
+        n.client.tx_status(Hex32(later.id.0)).await.unwrap().status,
         TxStatus::Accepted
     );
     assert_eq!(n.client.nonce(Hex32(account(2))).await.unwrap().accepted, 2);
@@ -397,7 +397,7 @@ async fn submit_many_reports_per_item_errors() {
         .await
         .unwrap();
     assert_eq!(items.len(), 3);
-    assert_eq!(items[0].tx_id, Some(Hex32(good.id)));
+    assert_eq!(items[0].tx_id, Some(Hex32(good.id.0)));
     assert_eq!(items[1].error.as_ref().unwrap().code, codes::BAD_SIGNATURE);
     assert_eq!(items[2].error.as_ref().unwrap().code, codes::ALREADY_KNOWN);
     n.plugin.stop().await;
@@ -660,7 +660,7 @@ async fn a_transaction_a_peer_block_invalidated_is_dropped_with_its_reason() {
     assert!(build.message().contains("nothing to build"), "{build:?}");
 
     // ...finds it invalid while building, and drops it with the reason.
-    let status = n.client.tx_status(Hex32(mine.id)).await.unwrap();
+    let status = n.client.tx_status(Hex32(mine.id.0)).await.unwrap();
     assert_eq!(status.status, TxStatus::Dropped, "{status:?}");
     let reason = status.reason.unwrap_or_default();
     assert!(reason.contains("owned by another account"), "{reason}");

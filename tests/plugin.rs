@@ -5,6 +5,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use kvvm::block::Block;
+use kvvm::ids::BlockId;
 use kvvm_proto::vm as pb;
 use support::*;
 use tonic::Code;
@@ -328,7 +329,7 @@ async fn every_rpc_the_node_reaches_answers_without_unimplemented() {
     vm.app_request(pb::AppRequestMsg {
         node_id: vec![1; 20],
         request_id: 1,
-        deadline: Some(kvvm::plugin::vm_service::timestamp(u64::MAX / 2)),
+        deadline: Some(kvvm::plugin::convert::timestamp(u64::MAX / 2)),
         request: b"junk".to_vec(),
     })
     .await
@@ -459,7 +460,7 @@ async fn blocks_with_transactions_verify_accept_and_persist() {
     assert_eq!(plugin.stop().await.code(), Some(0));
 
     let store = open_plugin_store(data.path());
-    assert_eq!(all_entries(&store), all_entries(producer.chain.store()));
+    assert_eq!(all_entries(&store), all_entries(&producer.store));
     let alpha = store.entry(b"alpha").unwrap().unwrap();
     assert_eq!(alpha.value, b"one");
     assert_eq!(alpha.owner, account(2));
@@ -550,7 +551,7 @@ async fn bad_blocks_are_refused_and_change_nothing() {
         (
             "parent",
             Block::new(
-                [0x42; 32],
+                BlockId([0x42; 32]),
                 2,
                 b1.timestamp_ms,
                 vec![signed(3, 0, vec![put("k", "v")])],
@@ -614,7 +615,7 @@ async fn bad_blocks_are_refused_and_change_nothing() {
     plugin.accept(&b2).await.unwrap();
     assert_eq!(plugin.stop().await.code(), Some(0));
     let store = open_plugin_store(data.path());
-    assert_eq!(all_entries(&store), all_entries(producer.chain.store()));
+    assert_eq!(all_entries(&store), all_entries(&producer.store));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -869,7 +870,7 @@ async fn sigkill_during_accepts_loses_nothing_and_matches_an_uninterrupted_twin(
     }
     assert_eq!(plugin.stop().await.code(), Some(0));
     let store = open_plugin_store(data.path());
-    assert_eq!(all_entries(&store), all_entries(producer.chain.store()));
+    assert_eq!(all_entries(&store), all_entries(&producer.store));
     assert_eq!(
         store.lattice().unwrap().checksum(),
         blocks.last().unwrap().state_root
@@ -877,7 +878,7 @@ async fn sigkill_during_accepts_loses_nothing_and_matches_an_uninterrupted_twin(
     for (h, block) in blocks.iter().enumerate() {
         assert_eq!(
             store.block_id_at_height(h as u64 + 1).unwrap(),
-            Some(block.id)
+            Some(block.id.0)
         );
     }
 }

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::SigningKey;
 use kvvm::block::Block;
+use kvvm::builder::assemble;
 use kvvm::chain::{system_clock_ms, Chain, ChainParams};
+use kvvm::node::open::open_chain;
 use kvvm::tx::{Operation, Transaction, UnsignedTx, VerifiedSignatures};
 use kvvm_genesis::{genesis_hash, Genesis, GenesisEntry};
 use kvvm_proto::vm::runtime::runtime_server::{Runtime, RuntimeServer};
@@ -401,6 +403,10 @@ pub fn init_request(data_dir: &Path, genesis: &[u8], config: &[u8]) -> pb::Initi
 /// Makes valid blocks with kvvm's own chain code over its own RocksDB, as another validator would.
 pub struct Producer {
     pub chain: Chain,
+    /// The producer's last accepted state.
+    pub store: ChainStore,
+    params: ChainParams,
+    signatures: Arc<VerifiedSignatures>,
     pub dir: tempfile::TempDir,
 }
 
@@ -409,25 +415,41 @@ impl Producer {
         let dir = tempfile::tempdir().unwrap();
         let store = ChainStore::open(&dir.path().join("db"), StoreOptions::default()).unwrap();
         let parsed = Genesis::parse(genesis, u64::MAX).unwrap();
-        let chain = Chain::open(
-            store,
+        let params = ChainParams {
+            chain_id: CHAIN_ID,
+            limits: parsed.limits,
+        };
+        let signatures = Arc::new(VerifiedSignatures::new(10_000));
+        let chain = open_chain(
+            store.clone(),
             &parsed,
             genesis_hash(genesis),
-            ChainParams {
-                chain_id: CHAIN_ID,
-                limits: parsed.limits,
-            },
-            Arc::new(VerifiedSignatures::new(10_000)),
+            params.clone(),
+            signatures.clone(),
             Arc::new(system_clock_ms),
         )
         .unwrap();
-        Self { chain, dir }
+        Self {
+            chain,
+            store,
+            params,
+            signatures,
+            dir,
+        }
     }
 
     /// Builds a block of `txs` on the preferred tip and verifies it locally (not accepted).
     pub fn build(&mut self, txs: Vec<Transaction>) -> Block {
         let count = txs.len();
-        let built = self.chain.build(txs).unwrap();
+        let parent = self.chain.preferred_base().unwrap();
+        let built = assemble(
+            &self.params,
+            &self.signatures,
+            system_clock_ms(),
+            parent,
+            txs,
+        )
+        .unwrap();
         let block = built.block.expect("the producer built no block");
         assert!(
             built.invalid.is_empty() && block.txs.len() == count,

@@ -7,13 +7,12 @@
 use borsh::{BorshDeserialize, BorshSerialize};
 
 use crate::error::ChainError;
+use crate::ids::BlockId;
 use crate::tx::{SignedTx, Transaction};
 
-pub type BlockId = [u8; 32];
-
-/// The block as encoded on the wire and on disk.
+/// The whole block as encoded on the wire and on disk: its header fields and its transactions.
 #[derive(BorshSerialize, BorshDeserialize, Clone, Debug, PartialEq, Eq)]
-pub struct BlockHeader {
+struct EncodedBlock {
     pub parent: BlockId,
     pub height: u64,
     /// Milliseconds since the Unix epoch.
@@ -43,16 +42,16 @@ impl Block {
         txs: Vec<Transaction>,
         state_root: [u8; 32],
     ) -> Self {
-        let header = BlockHeader {
+        let encoded = EncodedBlock {
             parent,
             height,
             timestamp_ms,
             txs: txs.iter().map(|t| t.signed.clone()).collect(),
             state_root,
         };
-        let bytes = borsh::to_vec(&header).expect("writing borsh into a Vec cannot fail");
+        let bytes = borsh::to_vec(&encoded).expect("writing borsh into a Vec cannot fail");
         Self {
-            id: *blake3::hash(&bytes).as_bytes(),
+            id: BlockId(*blake3::hash(&bytes).as_bytes()),
             bytes,
             parent,
             height,
@@ -70,24 +69,19 @@ impl Block {
                 limit: max_block_bytes,
             });
         }
-        let header: BlockHeader =
+        let encoded: EncodedBlock =
             borsh::from_slice(bytes).map_err(|e| ChainError::MalformedBlock(e.to_string()))?;
-        let txs = header.txs.into_iter().map(Transaction::new).collect();
+        let txs = encoded.txs.into_iter().map(Transaction::new).collect();
         Ok(Self {
-            id: *blake3::hash(bytes).as_bytes(),
+            id: BlockId(*blake3::hash(bytes).as_bytes()),
             bytes: bytes.to_vec(),
-            parent: header.parent,
-            height: header.height,
-            timestamp_ms: header.timestamp_ms,
+            parent: encoded.parent,
+            height: encoded.height,
+            timestamp_ms: encoded.timestamp_ms,
             txs,
-            state_root: header.state_root,
+            state_root: encoded.state_root,
         })
     }
-}
-
-/// Lower-case hex of an ID, for logs and errors.
-pub fn short_hex(id: &[u8; 32]) -> String {
-    hex::encode(id)
 }
 
 #[cfg(test)]
@@ -110,7 +104,7 @@ mod tests {
             }
             .sign(&key),
         );
-        Block::new([9; 32], 5, 1_700_000_000_000, vec![tx], [3; 32])
+        Block::new(BlockId([9; 32]), 5, 1_700_000_000_000, vec![tx], [3; 32])
     }
 
     #[test]
@@ -118,7 +112,7 @@ mod tests {
         let block = sample();
         let decoded = Block::decode(&block.bytes, 1 << 21).unwrap();
         assert_eq!(decoded, block);
-        assert_eq!(block.id, *blake3::hash(&block.bytes).as_bytes());
+        assert_eq!(block.id, BlockId(*blake3::hash(&block.bytes).as_bytes()));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The chain's typed errors. Mapping them to gRPC statuses and in-band `Error` values happens only at
-//! the gRPC edge (`plugin::vm_service`).
+//! the gRPC edge (`plugin::status`), and to JSON-RPC codes only in `rpc_server`.
 
 use thiserror::Error;
+
+use crate::ids::{BlockId, TxId};
 
 /// Why a transaction is not acceptable. The text is shown to users, so it says what is wrong.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -46,9 +48,9 @@ pub enum ChainError {
     #[error("block has {count} transactions, over the limit of {limit}")]
     TooManyTxs { count: usize, limit: usize },
     #[error("parent block {0} is not known")]
-    UnknownParent(String),
+    UnknownParent(BlockId),
     #[error("block {0} is not known")]
-    UnknownBlock(String),
+    UnknownBlock(BlockId),
     #[error("block height {got} is not parent height + 1 = {expected}")]
     WrongHeight { expected: u64, got: u64 },
     #[error("block timestamp {got_ms} ms is before its parent's {parent_ms} ms")]
@@ -60,21 +62,19 @@ pub enum ChainError {
     #[error("transaction {index} ({id}) is invalid: {source}")]
     InvalidTx {
         index: usize,
-        id: String,
+        id: TxId,
         source: TxError,
     },
     #[error("transaction {0} appears twice in the block")]
-    DuplicateTx(String),
-    #[error("state root {got} does not match the computed {expected}")]
-    StateRootMismatch { expected: String, got: String },
+    DuplicateTx(TxId),
+    #[error("state root {} does not match the computed {}", hex::encode(.got), hex::encode(.expected))]
+    StateRootMismatch { expected: [u8; 32], got: [u8; 32] },
     #[error("block {0} conflicts with the accepted chain")]
-    ConflictsWithAccepted(String),
+    ConflictsWithAccepted(BlockId),
     #[error("block {id} cannot be accepted: its parent {parent} is not the last accepted block")]
-    ParentNotAccepted { id: String, parent: String },
+    ParentNotAccepted { id: BlockId, parent: BlockId },
     #[error("nothing to build: no executable transactions are pending")]
     NothingToBuild,
-    #[error("the VM is not initialized")]
-    NotInitialized,
     #[error("storage: {0}")]
     Storage(#[from] kvvm_storage::StorageError),
 }

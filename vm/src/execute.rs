@@ -103,11 +103,6 @@ impl BlockExecutor {
         }
     }
 
-    /// The nonce the sender's next transaction must carry, as of the transactions applied so far.
-    pub fn next_nonce(&self, account: &AccountId) -> Result<u64, StorageError> {
-        self.nonce(account)
-    }
-
     /// Applies `tx` whole or not at all. Signature and format checks are the caller's.
     pub fn apply(&mut self, tx: &Transaction) -> Result<(), ApplyError> {
         let sender = *tx.sender();
@@ -220,3 +215,6 @@ pub fn lattice_of<'a>(
     }
     lattice
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,28 +1,38 @@
 //! kvvm: an Avalanche VM keeping a key-value store on its own chain.
 //!
-//! A transaction's path: [`tx`] (format, signing) → [`mempool`] (pending) → [`chain::Chain::build`]
-//! (what goes into the next block, executed by [`execute`]) → [`block`] (encoding) →
-//! [`chain::Chain::verify`] (on every node, over a [`execute::StateView`]) →
-//! [`chain::Chain::accept`] (one RocksDB batch through `kvvm_storage`). [`vm::KvVm`] holds these
-//! together as the node drives them, and [`plugin`] speaks gRPC to the node.
+//! A transaction's path, one module per step: [`tx`] (format, signing) → `mempool` (admission,
+//! then pending in the pool) → `builder` (candidates executed on the preferred state by
+//! [`execute`] into a [`block`]) → [`chain`] (verify on every node over a state view; accept as
+//! one RocksDB batch through `kvvm_storage`). `node` holds these together as the node drives
+//! them, `tip` lets readers see the chain without waiting on it, `gossip` spreads transactions to
+//! peers, `rpc_server` answers JSON-RPC, and [`plugin`] speaks gRPC to the node.
+//!
+//! What is `pub` here is what the `kvvm` binary and the integration tests use; everything else is
+//! crate-private, so the compiler names what nothing uses.
+
+#![warn(unreachable_pub)]
 
 pub mod block;
+pub mod builder;
+mod cache;
 pub mod chain;
-pub mod chain_config;
+mod chain_config;
 pub mod cli;
+mod engine_state;
 pub mod error;
 pub mod execute;
 pub mod gossip;
 pub mod ids;
 pub mod logging;
-pub mod mempool;
-pub mod metrics;
+mod mempool;
+mod metrics;
+pub mod node;
+mod peers;
 pub mod plugin;
 pub mod plugin_settings;
-pub mod rpc_server;
-pub mod status;
+mod rpc_server;
+mod tip;
 pub mod tx;
-pub mod vm;
 
 /// The version the node reports for this VM.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

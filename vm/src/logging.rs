@@ -7,8 +7,6 @@ use std::sync::OnceLock;
 
 use tracing_subscriber::{prelude::*, reload, EnvFilter, Registry};
 
-use crate::vm::KvVm;
-
 static FILTER: OnceLock<reload::Handle<EnvFilter, Registry>> = OnceLock::new();
 
 /// Installs the subscriber once; later calls do nothing.
@@ -32,15 +30,16 @@ pub fn init(default_filter: &str) {
     }
 }
 
-/// Applies the chain config's log level (already validated by `ChainConfig::parse`).
-pub fn apply_chain_config(vm: &KvVm) {
-    let (Some(handle), Ok(running)) = (FILTER.get(), vm.running()) else {
+/// Applies the chain config's log level (already validated by `ChainConfig::parse`), unless
+/// `KVVM_LOG` chose one for a run by hand.
+pub fn apply_level(level: &str) {
+    let Some(handle) = FILTER.get() else {
         return;
     };
     if std::env::var_os("KVVM_LOG").is_some() {
         return;
     }
-    if let Ok(filter) = EnvFilter::try_new(&running.config.log_level) {
+    if let Ok(filter) = EnvFilter::try_new(level) {
         let _ = handle.reload(filter);
     }
 }

@@ -19,32 +19,32 @@ use kvvm_storage::Entry;
 
 use crate::block::Block;
 use crate::error::TxError;
-use crate::ids::cb58_encode;
-use crate::mempool::AddError;
-use crate::tx::{Operation, Transaction, UnsignedTx};
-use crate::vm::{AdmitError, KvVm, Running, TxState};
+use crate::ids::{cb58_encode, BlockId, TxId};
+use crate::mempool::{AddError, AdmitError, TxState};
+use crate::node::{KvVm, OpenChain};
+use crate::tx::{Operation, SignedTx, Transaction, UnsignedTx};
 
 /// Most keys one `getMany` may ask for.
-pub const MAX_KEYS_PER_CALL: usize = 1_000;
+pub(crate) const MAX_KEYS_PER_CALL: usize = 1_000;
 /// Most transactions one `submitTxs` may carry.
-pub const MAX_TXS_PER_CALL: usize = 1_000;
+pub(crate) const MAX_TXS_PER_CALL: usize = 1_000;
 /// Default and largest page of `list`.
-pub const DEFAULT_LIST_LIMIT: u32 = 100;
-pub const MAX_LIST_LIMIT: u32 = 1_000;
+pub(crate) const DEFAULT_LIST_LIMIT: u32 = 100;
+pub(crate) const MAX_LIST_LIMIT: u32 = 1_000;
 
-pub struct Api {
+pub(crate) struct Api {
     vm: Arc<KvVm>,
     protocol: u32,
 }
 
 impl Api {
-    pub fn new(vm: Arc<KvVm>, protocol: u32) -> Self {
+    pub(crate) fn new(vm: Arc<KvVm>, protocol: u32) -> Self {
         Self { vm, protocol }
     }
 
-    fn running(&self) -> RpcResult<Arc<Running>> {
+    fn chain(&self) -> RpcResult<Arc<OpenChain>> {
         self.vm
-            .running()
+            .open_chain()
             .map_err(|e| rpc_error(codes::NOT_READY, e.to_string()))
     }
 }
@@ -84,10 +84,11 @@ fn admit_error(e: AdmitError) -> ErrorObjectOwned {
     rpc_error(code, e.to_string())
 }
 
-fn submit(running: &Running, bytes: &[u8]) -> RpcResult<[u8; 32]> {
-    let tx = Transaction::decode(bytes, running.params.limits.max_tx_bytes as usize)
+fn submit(chain: &OpenChain, bytes: &[u8]) -> RpcResult<TxId> {
+    let max_tx_bytes = chain.identity().params.limits.max_tx_bytes as usize;
+    let tx = Transaction::decode(bytes, max_tx_bytes)
         .map_err(|e| rpc_error(tx_error_code(&e), e.to_string()))?;
-    running.admit(tx).map_err(admit_error)
+    chain.admission().admit(tx, None).map_err(admit_error)
 }
 
 fn entry_view(key: Vec<u8>, entry: Entry) -> EntryView {
@@ -102,18 +103,18 @@ fn entry_view(key: Vec<u8>, entry: Entry) -> EntryView {
 
 fn block_view(block: &Block, status: BlockStatus) -> BlockView {
     BlockView {
-        id: Hex32(block.id),
-        parent: Hex32(block.parent),
+        id: Hex32(block.id.0),
+        parent: Hex32(block.parent.0),
         height: block.height,
         timestamp_ms: block.timestamp_ms,
         state_root: Hex32(block.state_root),
-        tx_ids: block.txs.iter().map(|t| Hex32(t.id)).collect(),
+        tx_ids: block.txs.iter().map(|t| Hex32(t.id.0)).collect(),
         status,
     }
 }
 
-fn accepted_block(running: &Running, id: &[u8; 32]) -> RpcResult<Option<BlockView>> {
-    match running.store.block(id).map_err(internal)? {
+fn accepted_block(chain: &OpenChain, id: &BlockId) -> RpcResult<Option<BlockView>> {
+    match chain.store().block(id.as_bytes()).map_err(internal)? {
         Some(bytes) => {
             let block = Block::decode(&bytes, usize::MAX).map_err(internal)?;
             Ok(Some(block_view(&block, BlockStatus::Accepted)))
@@ -125,9 +126,9 @@ fn accepted_block(running: &Running, id: &[u8; 32]) -> RpcResult<Option<BlockVie
 #[async_trait]
 impl KvvmApiServer for Api {
     async fn submit_tx(&self, tx: HexBytes) -> RpcResult<SubmitResult> {
-        let running = self.running()?;
-        let id = submit(&running, &tx.0)?;
-        Ok(SubmitResult { tx_id: Hex32(id) })
+        let chain = self.chain()?;
+        let id = submit(&chain, &tx.0)?;
+        Ok(SubmitResult { tx_id: Hex32(id.0) })
     }
 
     async fn submit_txs(&self, txs: Vec<HexBytes>) -> RpcResult<Vec<SubmitItem>> {
@@ -140,12 +141,12 @@ impl KvvmApiServer for Api {
                 ),
             ));
         }
-        let running = self.running()?;
+        let chain = self.chain()?;
         Ok(txs
             .iter()
-            .map(|tx| match submit(&running, &tx.0) {
+            .map(|tx| match submit(&chain, &tx.0) {
                 Ok(id) => SubmitItem {
-                    tx_id: Some(Hex32(id)),
+                    tx_id: Some(Hex32(id.0)),
                     error: None,
                 },
                 Err(e) => SubmitItem {
@@ -160,8 +161,11 @@ impl KvvmApiServer for Api {
     }
 
     async fn tx_status(&self, tx_id: Hex32) -> RpcResult<TxStatusView> {
-        let running = self.running()?;
-        let state = running.tx_state(&tx_id.0).map_err(internal)?;
+        let chain = self.chain()?;
+        let state = chain
+            .admission()
+            .tx_state(&TxId(tx_id.0))
+            .map_err(internal)?;
         let view = |status, block_height, block_id, reason| TxStatusView {
             status,
             block_height,
@@ -171,7 +175,7 @@ impl KvvmApiServer for Api {
         Ok(match state {
             TxState::Pending => view(TxStatus::Pending, None, None, None),
             TxState::Accepted { height, block } => {
-                view(TxStatus::Accepted, Some(height), Some(Hex32(block)), None)
+                view(TxStatus::Accepted, Some(height), Some(Hex32(block.0)), None)
             }
             TxState::Rejected { reason } => view(TxStatus::Rejected, None, None, Some(reason)),
             TxState::Dropped { reason } => view(TxStatus::Dropped, None, None, Some(reason)),
@@ -180,8 +184,8 @@ impl KvvmApiServer for Api {
     }
 
     async fn get(&self, key: KvBytes) -> RpcResult<Option<EntryView>> {
-        let running = self.running()?;
-        let entry = running.store.entry(&key.0).map_err(internal)?;
+        let chain = self.chain()?;
+        let entry = chain.store().entry(&key.0).map_err(internal)?;
         Ok(entry.map(|e| entry_view(key.0, e)))
     }
 
@@ -195,9 +199,9 @@ impl KvvmApiServer for Api {
                 ),
             ));
         }
-        let running = self.running()?;
+        let chain = self.chain()?;
         let refs: Vec<&[u8]> = keys.iter().map(|k| k.0.as_slice()).collect();
-        let found = running.store.entries(&refs).map_err(internal)?;
+        let found = chain.store().entries(&refs).map_err(internal)?;
         Ok(keys
             .into_iter()
             .zip(found)
@@ -218,9 +222,9 @@ impl KvvmApiServer for Api {
                 format!("limit must be 1..={MAX_LIST_LIMIT}, got {limit}"),
             ));
         }
-        let running = self.running()?;
-        let page = running
-            .store
+        let chain = self.chain()?;
+        let page = chain
+            .store()
             .entries_with_prefix(
                 &prefix.0,
                 cursor.as_ref().map(|c| c.0.as_slice()),
@@ -237,8 +241,8 @@ impl KvvmApiServer for Api {
     }
 
     async fn nonce(&self, account: Hex32) -> RpcResult<NonceView> {
-        let running = self.running()?;
-        let (accepted, next) = running.nonces(&account.0).map_err(internal)?;
+        let chain = self.chain()?;
+        let (accepted, next) = chain.admission().nonces(&account.0).map_err(internal)?;
         Ok(NonceView {
             account,
             accepted,
@@ -247,41 +251,44 @@ impl KvvmApiServer for Api {
     }
 
     async fn last_accepted(&self) -> RpcResult<BlockRef> {
-        let running = self.running()?;
-        let tip = running.last_accepted();
+        let chain = self.chain()?;
+        let tip = chain.tip().last_accepted();
         Ok(BlockRef {
-            id: Hex32(tip.id),
+            id: Hex32(tip.id.0),
             height: tip.height,
             timestamp_ms: tip.timestamp_ms,
         })
     }
 
     async fn block_by_id(&self, id: Hex32) -> RpcResult<Option<BlockView>> {
-        let running = self.running()?;
-        if let Some(view) = accepted_block(&running, &id.0)? {
+        let chain = self.chain()?;
+        let id = BlockId(id.0);
+        if let Some(view) = accepted_block(&chain, &id)? {
             return Ok(Some(view));
         }
-        Ok(running
-            .processing_block(&id.0)
+        Ok(chain
+            .tip()
+            .processing_block(&id)
             .map(|b| block_view(&b, BlockStatus::Processing)))
     }
 
     async fn block_by_height(&self, height: u64) -> RpcResult<Option<BlockView>> {
-        let running = self.running()?;
-        match running.store.block_id_at_height(height).map_err(internal)? {
-            Some(id) => accepted_block(&running, &id),
+        let chain = self.chain()?;
+        match chain.store().block_id_at_height(height).map_err(internal)? {
+            Some(id) => accepted_block(&chain, &BlockId(id)),
             None => Ok(None),
         }
     }
 
     async fn chain_info(&self) -> RpcResult<ChainInfo> {
-        let running = self.running()?;
-        let l = running.params.limits;
+        let chain = self.chain()?;
+        let identity = chain.identity();
+        let l = identity.params.limits;
         Ok(ChainInfo {
-            chain_id: cb58_encode(&running.params.chain_id),
-            chain_id_hex: Hex32(running.params.chain_id),
-            network_id: running.network_id,
-            genesis_hash: Hex32(running.genesis_hash),
+            chain_id: cb58_encode(&identity.params.chain_id),
+            chain_id_hex: Hex32(identity.params.chain_id),
+            network_id: identity.network_id,
+            genesis_hash: Hex32(identity.genesis_hash),
             limits: LimitsView {
                 max_key_bytes: l.max_key_bytes,
                 max_value_bytes: l.max_value_bytes,
@@ -296,13 +303,14 @@ impl KvvmApiServer for Api {
     }
 
     async fn signing_bytes(&self, req: UnsignedTxRequest) -> RpcResult<SigningBytesView> {
-        let running = self.running()?;
+        let chain = self.chain()?;
+        let params = &chain.identity().params;
         let nonce = match req.nonce {
             Some(n) => n,
-            None => running.nonces(&req.sender.0).map_err(internal)?.1,
+            None => chain.admission().nonces(&req.sender.0).map_err(internal)?.1,
         };
         let unsigned = UnsignedTx {
-            chain_id: running.params.chain_id,
+            chain_id: params.chain_id,
             sender: req.sender.0,
             nonce,
             ops: req
@@ -318,12 +326,12 @@ impl KvvmApiServer for Api {
                 .collect(),
         };
         // Check the format now, so a client learns of a limit before it signs.
-        let probe = Transaction::new(crate::tx::SignedTx {
+        let probe = Transaction::new(SignedTx {
             unsigned: unsigned.clone(),
             signature: [0; 64],
         });
         probe
-            .check_format(&running.params.chain_id, &running.params.limits)
+            .check_format(&params.chain_id, &params.limits)
             .map_err(|e| rpc_error(tx_error_code(&e), e.to_string()))?;
         Ok(SigningBytesView {
             signing_bytes: HexBytes(unsigned.signing_bytes()),

@@ -7,19 +7,17 @@
 //! (ed25519 signatures are deterministic, but a sender may use another signer) have different IDs; the
 //! per-account nonce still lets only one of them execute.
 
-use std::collections::{HashSet, VecDeque};
-use std::sync::Mutex;
-
 use borsh::{BorshDeserialize, BorshSerialize};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use kvvm_genesis::ChainLimits;
 
+use crate::cache::BoundedSet;
 use crate::error::TxError;
+use crate::ids::TxId;
 
 /// Prefix of every signed message; versioned so a future format cannot be confused with this one.
 pub const SIGNING_DOMAIN: &[u8] = b"kvvm/tx/v1";
 
-pub type TxId = [u8; 32];
 pub type AccountId = [u8; 32];
 
 /// One change to the key-value state.
@@ -87,7 +85,7 @@ impl Transaction {
     pub fn new(signed: SignedTx) -> Self {
         let bytes = borsh::to_vec(&signed).expect("writing borsh into a Vec cannot fail");
         Self {
-            id: *blake3::hash(&bytes).as_bytes(),
+            id: TxId(*blake3::hash(&bytes).as_bytes()),
             encoded_len: bytes.len(),
             signed,
         }
@@ -104,7 +102,7 @@ impl Transaction {
         let signed: SignedTx =
             borsh::from_slice(bytes).map_err(|e| TxError::Malformed(e.to_string()))?;
         Ok(Self {
-            id: *blake3::hash(bytes).as_bytes(),
+            id: TxId(*blake3::hash(bytes).as_bytes()),
             encoded_len: bytes.len(),
             signed,
         })
@@ -185,67 +183,29 @@ impl Transaction {
 
 /// IDs of transactions whose signature this node already verified, so no transaction is verified twice
 /// (signature work is the budget to watch: about 23k strict verifications per second per core).
-///
-/// Bounded: the oldest IDs are forgotten first. A std `Mutex` guards it because every critical section
-/// is a few hash-set operations with no `.await` and no I/O inside.
 pub struct VerifiedSignatures {
-    capacity: usize,
-    inner: Mutex<VerifiedInner>,
-}
-
-#[derive(Default)]
-struct VerifiedInner {
-    ids: HashSet<TxId>,
-    order: VecDeque<TxId>,
+    ids: BoundedSet<TxId>,
 }
 
 impl VerifiedSignatures {
     pub fn new(capacity: usize) -> Self {
         Self {
-            capacity: capacity.max(1),
-            inner: Mutex::new(VerifiedInner::default()),
+            ids: BoundedSet::new(capacity),
         }
     }
 
     /// Verifies the signature unless this node already did.
     pub fn verify(&self, tx: &Transaction) -> Result<(), TxError> {
-        if self.contains(&tx.id) {
+        if self.ids.contains(&tx.id) {
             return Ok(());
         }
         tx.verify_signature()?;
-        self.remember(tx.id);
+        self.ids.insert(tx.id);
         Ok(())
     }
 
     pub fn contains(&self, id: &TxId) -> bool {
-        self.lock().ids.contains(id)
-    }
-
-    fn remember(&self, id: TxId) {
-        let mut inner = self.lock();
-        if !inner.ids.insert(id) {
-            return;
-        }
-        inner.order.push_back(id);
-        while inner.order.len() > self.capacity {
-            if let Some(old) = inner.order.pop_front() {
-                inner.ids.remove(&old);
-            }
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.lock().ids.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, VerifiedInner> {
-        // A poisoned lock only means another thread panicked mid-update of a cache; the set is
-        // still a valid (if partial) cache, so keep using it.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.ids.contains(id)
     }
 }
 
@@ -356,7 +316,7 @@ mod tests {
         let bytes = t.encode();
         let decoded = Transaction::decode(&bytes, 1 << 20).unwrap();
         assert_eq!(decoded, t);
-        assert_eq!(decoded.id, *blake3::hash(&bytes).as_bytes());
+        assert_eq!(decoded.id, TxId(*blake3::hash(&bytes).as_bytes()));
         decoded.verify_signature().unwrap();
     }
 
@@ -474,9 +434,13 @@ mod tests {
         forged.signed.unsigned.nonce = 9;
         let forged = Transaction::new(forged.signed);
         assert!(cache.verify(&forged).is_err());
-        cache.verify(&tx(2, 0, vec![put("b", "1")])).unwrap();
-        cache.verify(&tx(3, 0, vec![put("c", "1")])).unwrap();
-        assert_eq!(cache.len(), 2);
-        assert!(!cache.contains(&a.id));
+        let (b, c) = (tx(2, 0, vec![put("b", "1")]), tx(3, 0, vec![put("c", "1")]));
+        cache.verify(&b).unwrap();
+        cache.verify(&c).unwrap();
+        assert!(cache.contains(&b.id) && cache.contains(&c.id));
+        assert!(
+            !cache.contains(&a.id),
+            "the oldest of three goes at capacity 2"
+        );
     }
 }

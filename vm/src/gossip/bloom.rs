@@ -8,8 +8,9 @@
 //! False negatives are impossible (an inserted ID always tests present); false positives cost only
 //! a delay until a later pull with another salt.
 
-use crate::gossip::wire::FilterWire;
-use crate::tx::TxId;
+use borsh::{BorshDeserialize, BorshSerialize};
+
+use crate::ids::TxId;
 
 /// At most 8 indices: one per 4-byte word of a blake3 hash.
 pub const MAX_HASH_COUNT: u8 = 8;
@@ -22,6 +23,30 @@ pub const MIN_BITS: u32 = 1 << 10;
 /// Largest filter this node builds or accepts: 4 Mibit = 512 KiB, a quarter of the message limit.
 /// Beyond ~420k pooled transactions the false-positive rate rises instead of the size.
 pub const MAX_BITS: u32 = 1 << 22;
+
+/// A bloom filter as it travels: its parameters and its bits.
+#[derive(BorshSerialize, BorshDeserialize, Clone, Debug, PartialEq, Eq)]
+pub struct FilterWire {
+    pub salt: [u8; 32],
+    pub hash_count: u8,
+    pub bit_count: u32,
+    pub bits: Vec<u8>,
+}
+
+/// Why a peer's filter parameters were refused.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum FilterError {
+    #[error("hash count {0} is outside 1..={MAX_HASH_COUNT}")]
+    HashCount(u8),
+    #[error("bit count {0} is outside 1..={MAX_BITS}")]
+    BitCount(u32),
+    #[error("{got} bytes of bits for {bits} bits (expected {expected})")]
+    BitsLength {
+        got: usize,
+        bits: u32,
+        expected: usize,
+    },
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BloomFilter {
@@ -47,7 +72,7 @@ impl BloomFilter {
     fn indices(&self, id: &TxId) -> impl Iterator<Item = u32> {
         let mut hasher = blake3::Hasher::new();
         hasher.update(&self.salt);
-        hasher.update(id);
+        hasher.update(id.as_bytes());
         let hash = *hasher.finalize().as_bytes();
         let bit_count = self.bit_count;
         (0..self.hash_count as usize).map(move |i| {
@@ -82,23 +107,20 @@ impl BloomFilter {
 
     /// Checks a peer's parameters: 1..=8 hashes, 1..=[`MAX_BITS`] bits, and exactly the bytes
     /// those bits need. (A filter with every bit set is legal: it asks for nothing.)
-    pub fn from_wire(wire: FilterWire) -> Result<Self, String> {
+    pub fn from_wire(wire: FilterWire) -> Result<Self, FilterError> {
         if wire.hash_count == 0 || wire.hash_count > MAX_HASH_COUNT {
-            return Err(format!("hash count {} is outside 1..=8", wire.hash_count));
+            return Err(FilterError::HashCount(wire.hash_count));
         }
         if wire.bit_count == 0 || wire.bit_count > MAX_BITS {
-            return Err(format!(
-                "bit count {} is outside 1..={MAX_BITS}",
-                wire.bit_count
-            ));
+            return Err(FilterError::BitCount(wire.bit_count));
         }
         let expected = wire.bit_count.div_ceil(8) as usize;
         if wire.bits.len() != expected {
-            return Err(format!(
-                "{} bytes of bits for {} bits (expected {expected})",
-                wire.bits.len(),
-                wire.bit_count
-            ));
+            return Err(FilterError::BitsLength {
+                got: wire.bits.len(),
+                bits: wire.bit_count,
+                expected,
+            });
         }
         Ok(Self {
             salt: wire.salt,
@@ -114,7 +136,7 @@ mod tests {
     use super::*;
 
     fn id(n: u64) -> TxId {
-        *blake3::hash(&n.to_le_bytes()).as_bytes()
+        TxId(*blake3::hash(&n.to_le_bytes()).as_bytes())
     }
 
     #[test]

@@ -16,20 +16,19 @@ use tonic::transport::{Channel, Endpoint};
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Clone)]
-pub struct Outbound {
+pub(crate) struct Outbound {
     client: AppSenderClient<Channel>,
 }
 
 impl Outbound {
     /// `server_addr` as the node passes it (`host:port`), or a full URI.
-    pub fn new(server_addr: &str) -> Result<Self, String> {
+    pub(crate) fn new(server_addr: &str) -> Result<Self, tonic::transport::Error> {
         let uri = if server_addr.contains("://") {
             server_addr.to_string()
         } else {
             format!("http://{server_addr}")
         };
-        let channel = Endpoint::from_shared(uri)
-            .map_err(|e| e.to_string())?
+        let channel = Endpoint::from_shared(uri)?
             .connect_timeout(SEND_TIMEOUT)
             .timeout(SEND_TIMEOUT)
             .connect_lazy();
@@ -41,7 +40,11 @@ impl Outbound {
     }
 
     /// Gossip to exactly `node_ids` (no sampled validators or peers).
-    pub async fn gossip(&self, node_ids: Vec<Vec<u8>>, msg: Vec<u8>) -> Result<(), tonic::Status> {
+    pub(crate) async fn gossip(
+        &self,
+        node_ids: Vec<Vec<u8>>,
+        msg: Vec<u8>,
+    ) -> Result<(), tonic::Status> {
         self.client
             .clone()
             .send_app_gossip(SendAppGossipMsg {
@@ -55,7 +58,7 @@ impl Outbound {
             .map(drop)
     }
 
-    pub async fn request(
+    pub(crate) async fn request(
         &self,
         node_id: Vec<u8>,
         request_id: u32,
@@ -72,7 +75,7 @@ impl Outbound {
             .map(drop)
     }
 
-    pub async fn respond(
+    pub(crate) async fn respond(
         &self,
         node_id: Vec<u8>,
         request_id: u32,

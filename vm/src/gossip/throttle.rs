@@ -7,8 +7,9 @@
 //! outright by a low byte rate; it only has to wait for the bucket to fill.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 use crate::gossip::wire::MAX_PAYLOAD_BYTES;
 
@@ -45,7 +46,7 @@ struct PeerBuckets {
     last: Instant,
 }
 
-/// A handle shared by the App* handlers. A std `Mutex`: each check is a map lookup and a few float
+/// Shared by the App* handlers. A `parking_lot::Mutex`: each check is a map lookup and a few float
 /// operations, with no `.await` and no I/O inside.
 pub struct Throttle {
     msgs_per_sec: f64,
@@ -65,7 +66,7 @@ impl Throttle {
     /// Whether a message of `size` bytes from `peer`, arriving `now`, may be processed; if so its
     /// cost is taken from the peer's buckets.
     pub fn allow(&self, peer: &[u8], size: usize, now: Instant) -> bool {
-        let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut peers = self.peers.lock();
         if peers.len() >= MAX_TRACKED_PEERS && !peers.contains_key(peer) {
             peers.retain(|_, p| now.saturating_duration_since(p.last) < IDLE);
         }
@@ -140,6 +141,6 @@ mod tests {
         }
         // After the idle period, a new peer's arrival clears the idle buckets.
         throttle.allow(b"new", 1, t0 + IDLE);
-        assert_eq!(throttle.peers.lock().unwrap().len(), 1);
+        assert_eq!(throttle.peers.lock().len(), 1);
     }
 }

@@ -5,7 +5,7 @@
 
 use borsh::{BorshDeserialize, BorshSerialize};
 
-use crate::gossip::bloom::BloomFilter;
+use crate::gossip::bloom::{BloomFilter, FilterError, FilterWire};
 
 /// The `network/p2p` SDK's handler ID for transaction gossip (HOST-SPEC §6.3).
 pub const TX_GOSSIP_HANDLER: u64 = 0;
@@ -36,15 +36,6 @@ pub struct PullRequest {
     pub filter: FilterWire,
 }
 
-/// A bloom filter as it travels: its parameters and its bits.
-#[derive(BorshSerialize, BorshDeserialize, Clone, Debug, PartialEq, Eq)]
-pub struct FilterWire {
-    pub salt: [u8; 32],
-    pub hash_count: u8,
-    pub bit_count: u32,
-    pub bits: Vec<u8>,
-}
-
 /// Transactions the responder holds that the requester's filter did not contain (AppResponse).
 #[derive(BorshSerialize, BorshDeserialize, Clone, Debug, PartialEq, Eq)]
 pub struct PullResponse {
@@ -68,7 +59,7 @@ pub enum WireError {
     #[error("a transaction is {size} bytes, over the limit of {limit}")]
     TxTooLarge { size: usize, limit: usize },
     #[error("bloom filter parameters are invalid: {0}")]
-    BadFilter(String),
+    BadFilter(#[from] FilterError),
 }
 
 impl WireError {
@@ -175,7 +166,7 @@ pub fn decode_push(payload: &[u8], max_tx_bytes: usize) -> Result<PushTxs, WireE
 /// Reads an AppRequest payload, including the filter's parameters.
 pub fn decode_pull_request(payload: &[u8]) -> Result<BloomFilter, WireError> {
     let request: PullRequest = decode_body(unframe_prefixed(payload)?)?;
-    BloomFilter::from_wire(request.filter).map_err(WireError::BadFilter)
+    Ok(BloomFilter::from_wire(request.filter)?)
 }
 
 /// Reads an AppResponse payload.
@@ -188,20 +179,58 @@ pub fn decode_pull_response(
     Ok(response)
 }
 
-/// Splits transactions into batches whose encoded body stays within `budget` bytes. A transaction
-/// larger than the budget on its own travels alone (it is at most the chain's `max_tx_bytes`, which
-/// leaves room under the 2 MiB message limit).
+/// The encoded size of a batch being filled, against a byte budget: the one place where the size
+/// of every batch this node sends (push, regossip, pull response) is counted.
+pub struct BatchBudget {
+    limit: usize,
+    used: usize,
+    count: usize,
+}
+
+impl BatchBudget {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            used: BATCH_OVERHEAD,
+            count: 0,
+        }
+    }
+
+    /// Counts in a transaction of `len` bytes if it fits. The first always fits: a transaction
+    /// larger than the budget travels alone (it is at most the chain's `max_tx_bytes`, which
+    /// leaves room under the 2 MiB message limit).
+    pub fn try_add(&mut self, len: usize) -> bool {
+        let cost = len + PER_TX_OVERHEAD;
+        if self.count > 0 && self.used + cost > self.limit {
+            return false;
+        }
+        self.add(len);
+        true
+    }
+
+    /// Counts in a transaction whether or not it fits (collection that splits later).
+    pub fn add(&mut self, len: usize) {
+        self.used += len + PER_TX_OVERHEAD;
+        self.count += 1;
+    }
+
+    /// Whether what was counted reaches the budget.
+    pub fn is_spent(&self) -> bool {
+        self.used >= self.limit
+    }
+}
+
+/// Splits transactions into batches whose encoded body stays within `budget` bytes.
 pub fn batches(txs: Vec<Vec<u8>>, budget: usize) -> Vec<Vec<Vec<u8>>> {
     let mut out = Vec::new();
     let mut current: Vec<Vec<u8>> = Vec::new();
-    let mut size = BATCH_OVERHEAD;
+    let mut size = BatchBudget::new(budget);
     for tx in txs {
-        let cost = tx.len() + PER_TX_OVERHEAD;
-        if !current.is_empty() && size + cost > budget {
+        if !size.try_add(tx.len()) {
             out.push(std::mem::take(&mut current));
-            size = BATCH_OVERHEAD;
+            size = BatchBudget::new(budget);
+            size.add(tx.len());
         }
-        size += cost;
         current.push(tx);
     }
     if !current.is_empty() {
@@ -250,13 +279,13 @@ mod tests {
     #[test]
     fn pull_messages_round_trip() {
         let mut filter = BloomFilter::for_items(10, [7; 32]);
-        filter.insert(&[1; 32]);
+        filter.insert(&crate::ids::TxId([1; 32]));
         let payload = encode_prefixed(&PullRequest {
             filter: filter.to_wire(),
         });
         let back = decode_pull_request(&payload).unwrap();
         assert_eq!(back, filter);
-        assert!(back.contains(&[1; 32]));
+        assert!(back.contains(&crate::ids::TxId([1; 32])));
 
         let response = PullResponse {
             txs: vec![vec![5; 40]],

@@ -1,7 +1,105 @@
-//! Conversions from the metric registry's model to the wire's `io.prometheus.client` messages.
+//! Conversions between protobuf messages and domain types, and the one mapping from the VM's
+//! errors to gRPC statuses: IDs become [`BlockId`]s here, blocks become responses, and the metric
+//! registry's model becomes the wire's `io.prometheus.client` messages.
 
 use kvvm_proto::io::prometheus::client as wire;
+use kvvm_proto::prost_types::Timestamp;
+use kvvm_proto::vm as pb;
 use prometheus::proto as model;
+use tonic::Status;
+
+use crate::block::Block;
+use crate::error::ChainError;
+use crate::ids::BlockId;
+use crate::node::VmError;
+
+/// The gRPC status of a failed call. A block or transaction that is wrong is the caller's
+/// problem (invalid argument); a disk or thread failure is ours (internal).
+pub fn status(e: VmError) -> Status {
+    match &e {
+        VmError::NotInitialized | VmError::ShutDown => Status::failed_precondition(e.to_string()),
+        VmError::Chain(ChainError::Storage(_)) => Status::internal(e.to_string()),
+        VmError::Chain(_) => Status::invalid_argument(e.to_string()),
+        _ => Status::internal(e.to_string()),
+    }
+}
+
+pub fn timestamp(ms: u64) -> Timestamp {
+    Timestamp {
+        seconds: (ms / 1000) as i64,
+        nanos: ((ms % 1000) * 1_000_000) as i32,
+    }
+}
+
+/// A 32-byte field, or an invalid-argument status naming it.
+pub fn id32(bytes: &[u8], field: &str) -> Result<[u8; 32], Status> {
+    bytes.try_into().map_err(|_| {
+        Status::invalid_argument(format!("{field} must be 32 bytes, got {}", bytes.len()))
+    })
+}
+
+pub fn block_id(bytes: &[u8], field: &str) -> Result<BlockId, Status> {
+    id32(bytes, field).map(BlockId)
+}
+
+pub fn initialize_response(tip: &Block) -> pb::InitializeResponse {
+    pb::InitializeResponse {
+        last_accepted_id: tip.id.to_vec(),
+        last_accepted_parent_id: tip.parent.to_vec(),
+        height: tip.height,
+        bytes: tip.bytes.clone(),
+        timestamp: Some(timestamp(tip.timestamp_ms)),
+    }
+}
+
+pub fn set_state_response(tip: &Block) -> pb::SetStateResponse {
+    pb::SetStateResponse {
+        last_accepted_id: tip.id.to_vec(),
+        last_accepted_parent_id: tip.parent.to_vec(),
+        height: tip.height,
+        bytes: tip.bytes.clone(),
+        timestamp: Some(timestamp(tip.timestamp_ms)),
+    }
+}
+
+pub fn build_block_response(block: &Block) -> pb::BuildBlockResponse {
+    pb::BuildBlockResponse {
+        id: block.id.to_vec(),
+        parent_id: block.parent.to_vec(),
+        bytes: block.bytes.clone(),
+        height: block.height,
+        timestamp: Some(timestamp(block.timestamp_ms)),
+        verify_with_context: false,
+    }
+}
+
+pub fn parse_block_response(block: &Block) -> pb::ParseBlockResponse {
+    pb::ParseBlockResponse {
+        id: block.id.to_vec(),
+        parent_id: block.parent.to_vec(),
+        height: block.height,
+        timestamp: Some(timestamp(block.timestamp_ms)),
+        verify_with_context: false,
+    }
+}
+
+/// A found block, or the in-band "not found" the node expects.
+pub fn get_block_response(found: Option<&Block>) -> pb::GetBlockResponse {
+    match found {
+        Some(block) => pb::GetBlockResponse {
+            parent_id: block.parent.to_vec(),
+            bytes: block.bytes.clone(),
+            height: block.height,
+            timestamp: Some(timestamp(block.timestamp_ms)),
+            err: pb::Error::Unspecified as i32,
+            verify_with_context: false,
+        },
+        None => pb::GetBlockResponse {
+            err: pb::Error::NotFound as i32,
+            ..Default::default()
+        },
+    }
+}
 
 pub fn metric_family(family: &model::MetricFamily) -> wire::MetricFamily {
     let kind = family.get_field_type();
@@ -92,6 +190,19 @@ fn metric(m: &model::Metric, kind: model::MetricType) -> wire::Metric {
 mod tests {
     use super::*;
     use crate::metrics::Metrics;
+
+    #[test]
+    fn a_storage_failure_is_internal_and_a_bad_block_is_invalid_argument() {
+        let storage = kvvm_storage::StorageError::NotInitialized;
+        let code = status(VmError::Chain(ChainError::Storage(storage))).code();
+        assert_eq!(code, tonic::Code::Internal);
+        let bad = VmError::Chain(ChainError::MalformedBlock("x".into()));
+        assert_eq!(status(bad).code(), tonic::Code::InvalidArgument);
+        assert_eq!(
+            status(VmError::ShutDown).code(),
+            tonic::Code::FailedPrecondition
+        );
+    }
 
     #[test]
     fn histogram_and_counter_values_survive_conversion() {

@@ -1,7 +1,7 @@
 //! The plugin process: serve `vm.VM` on loopback, shake hands with the node, stop when told.
 
-mod convert;
-pub mod vm_service;
+pub mod convert;
+mod vm_service;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,8 +13,8 @@ use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_stream::wrappers::TcpListenerStream;
 
+use crate::node::KvVm;
 use crate::plugin_settings::PluginSettings;
-use crate::vm::KvVm;
 
 /// The environment variable through which the node passes its Runtime address.
 pub const ENGINE_ADDR_ENV: &str = "AVALANCHE_VM_RUNTIME_ENGINE_ADDR";

@@ -1,4 +1,5 @@
-//! `vm.VM` over gRPC: a thin adapter converting protobuf messages to [`KvVm`] calls and back.
+//! `vm.VM` over gRPC: a thin adapter converting protobuf messages to [`KvVm`] calls and back
+//! (conversions in [`convert`]).
 //!
 //! Error conventions (HOST-SPEC §2.7): "not found" and "state sync not implemented" travel in-band
 //! with an OK status; calls whose error would stop the chain (App*, Connected, Disconnected,
@@ -8,14 +9,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kvvm_proto::io::prometheus::client as prom;
-use kvvm_proto::prost_types::Timestamp;
 use kvvm_proto::vm::{self as pb, vm_server::Vm};
 use tonic::{Request, Response, Status};
 
-use crate::plugin::convert;
-use crate::vm::{BlockSummary, EngineState, InitParams, KvVm, VmError};
+use crate::engine_state::EngineState;
+use crate::ids::BlockId;
+use crate::node::open::InitParams;
+use crate::node::KvVm;
+use crate::plugin::convert::{self, block_id, id32, status, timestamp};
 
-pub struct VmService {
+pub(crate) struct VmService {
     vm: Arc<KvVm>,
     protocol: u32,
     /// The JSON-RPC bridge server, started by the first CreateHandlers or NewHTTPHandler call. A
@@ -24,10 +27,10 @@ pub struct VmService {
 }
 
 /// The path under `/ext/bc/<chainID>` where the JSON-RPC API is mounted.
-pub const RPC_PREFIX: &str = "/rpc";
+pub(crate) const RPC_PREFIX: &str = "/rpc";
 
 impl VmService {
-    pub fn new(vm: Arc<KvVm>, protocol: u32) -> Self {
+    pub(crate) fn new(vm: Arc<KvVm>, protocol: u32) -> Self {
         Self {
             vm,
             protocol,
@@ -42,11 +45,12 @@ impl VmService {
         if let Some(addr) = *http {
             return Ok(addr);
         }
-        let running = self.vm.running().map_err(status)?;
+        let chain = self.vm.open_chain().map_err(status)?;
+        let config = chain.config();
         let limits = kvvm_rpc::BridgeLimits {
-            max_request_body_bytes: running.config.rpc_max_request_bytes,
-            max_response_body_bytes: running.config.rpc_max_response_bytes,
-            max_batch_len: running.config.rpc_max_batch_len,
+            max_request_body_bytes: config.rpc_max_request_bytes,
+            max_response_body_bytes: config.rpc_max_response_bytes,
+            max_batch_len: config.rpc_max_batch_len,
         };
         let methods = kvvm_rpc::KvvmApiServer::into_rpc(crate::rpc_server::Api::new(
             self.vm.clone(),
@@ -73,28 +77,6 @@ impl VmService {
     }
 }
 
-fn status(e: VmError) -> Status {
-    match e {
-        VmError::NotInitialized | VmError::ShutDown => Status::failed_precondition(e.to_string()),
-        VmError::BadId(_) => Status::invalid_argument(e.to_string()),
-        VmError::Chain(_) => Status::invalid_argument(e.to_string()),
-        _ => Status::internal(e.to_string()),
-    }
-}
-
-pub fn timestamp(ms: u64) -> Timestamp {
-    Timestamp {
-        seconds: (ms / 1000) as i64,
-        nanos: ((ms % 1000) * 1_000_000) as i32,
-    }
-}
-
-fn id32(bytes: &[u8], field: &str) -> Result<[u8; 32], Status> {
-    bytes.try_into().map_err(|_| {
-        Status::invalid_argument(format!("{field} must be 32 bytes, got {}", bytes.len()))
-    })
-}
-
 #[tonic::async_trait]
 impl Vm for VmService {
     async fn initialize(
@@ -115,14 +97,10 @@ impl Vm for VmService {
             tracing::error!(error = %e, "initialize failed");
             Status::internal(e.to_string())
         })?;
-        crate::logging::apply_chain_config(&self.vm);
-        Ok(Response::new(pb::InitializeResponse {
-            last_accepted_id: tip.id.to_vec(),
-            last_accepted_parent_id: tip.parent.to_vec(),
-            height: tip.height,
-            bytes: tip.bytes,
-            timestamp: Some(timestamp(tip.timestamp_ms)),
-        }))
+        if let Ok(chain) = self.vm.open_chain() {
+            crate::logging::apply_level(&chain.config().log_level);
+        }
+        Ok(Response::new(convert::initialize_response(&tip)))
     }
 
     async fn set_state(
@@ -136,13 +114,7 @@ impl Vm for VmService {
             _ => return Err(Status::invalid_argument("unknown engine state")),
         };
         let tip = self.vm.set_state(state).map_err(status)?;
-        Ok(Response::new(pb::SetStateResponse {
-            last_accepted_id: tip.id.to_vec(),
-            last_accepted_parent_id: tip.parent.to_vec(),
-            height: tip.height,
-            bytes: tip.bytes,
-            timestamp: Some(timestamp(tip.timestamp_ms)),
-        }))
+        Ok(Response::new(convert::set_state_response(&tip)))
     }
 
     async fn shutdown(&self, _: Request<()>) -> Result<Response<()>, Status> {
@@ -207,58 +179,41 @@ impl Vm for VmService {
         &self,
         _: Request<pb::BuildBlockRequest>,
     ) -> Result<Response<pb::BuildBlockResponse>, Status> {
-        let b = self.vm.build_block().await.map_err(status)?;
-        Ok(Response::new(pb::BuildBlockResponse {
-            id: b.id.to_vec(),
-            parent_id: b.parent.to_vec(),
-            bytes: b.bytes,
-            height: b.height,
-            timestamp: Some(timestamp(b.timestamp_ms)),
-            verify_with_context: false,
-        }))
+        let block = self.vm.build_block().await.map_err(status)?;
+        Ok(Response::new(convert::build_block_response(&block)))
     }
 
     async fn parse_block(
         &self,
         request: Request<pb::ParseBlockRequest>,
     ) -> Result<Response<pb::ParseBlockResponse>, Status> {
-        let b = self
+        let block = self
             .vm
             .parse_block(&request.into_inner().bytes)
             .map_err(status)?;
-        Ok(Response::new(parsed(&b)))
+        Ok(Response::new(convert::parse_block_response(&block)))
     }
 
     async fn get_block(
         &self,
         request: Request<pb::GetBlockRequest>,
     ) -> Result<Response<pb::GetBlockResponse>, Status> {
-        let found = self
-            .vm
-            .get_block(&request.into_inner().id)
-            .map_err(status)?;
-        Ok(Response::new(match found {
-            Some(b) => pb::GetBlockResponse {
-                parent_id: b.parent.to_vec(),
-                bytes: b.bytes,
-                height: b.height,
-                timestamp: Some(timestamp(b.timestamp_ms)),
-                err: pb::Error::Unspecified as i32,
-                verify_with_context: false,
-            },
-            None => pb::GetBlockResponse {
-                err: pb::Error::NotFound as i32,
-                ..Default::default()
-            },
-        }))
+        // An ID of another length is not one this VM could have produced: not found.
+        let found = match BlockId::try_from(request.into_inner().id.as_slice()) {
+            Ok(id) => self.vm.get_block(&id).map_err(status)?,
+            Err(_) => None,
+        };
+        Ok(Response::new(convert::get_block_response(found.as_deref())))
     }
 
     async fn set_preference(
         &self,
         request: Request<pb::SetPreferenceRequest>,
     ) -> Result<Response<()>, Status> {
-        if let Err(e) = self.vm.set_preference(&request.into_inner().id) {
-            tracing::warn!(error = %e, "ignoring preference");
+        let preferred = block_id(&request.into_inner().id, "id")
+            .and_then(|id| self.vm.set_preference(id).map_err(status));
+        if let Err(e) = preferred {
+            tracing::warn!(error = %e.message(), "ignoring preference");
         }
         Ok(Response::new(()))
     }
@@ -359,10 +314,14 @@ impl Vm for VmService {
         request: Request<pb::GetAncestorsRequest>,
     ) -> Result<Response<pb::GetAncestorsResponse>, Status> {
         let r = request.into_inner();
+        // An ID of another length names no block here: no ancestors.
+        let Ok(id) = BlockId::try_from(r.blk_id.as_slice()) else {
+            return Ok(Response::new(pb::GetAncestorsResponse::default()));
+        };
         let blks_bytes = self
             .vm
             .ancestors(
-                &r.blk_id,
+                id,
                 r.max_blocks_num.max(0) as usize,
                 r.max_blocks_size.max(0) as usize,
                 Duration::from_nanos(r.max_blocks_retrival_time.max(0) as u64),
@@ -379,7 +338,8 @@ impl Vm for VmService {
         let mut response = Vec::with_capacity(requests.len());
         for bytes in &requests {
             // The node needs one answer per request, in order; one bad block fails the batch.
-            response.push(parsed(&self.vm.parse_block(bytes).map_err(status)?));
+            let block = self.vm.parse_block(bytes).map_err(status)?;
+            response.push(convert::parse_block_response(&block));
         }
         Ok(Response::new(pb::BatchedParseBlockResponse { response }))
     }
@@ -458,13 +418,13 @@ impl Vm for VmService {
         &self,
         request: Request<pb::BlockVerifyRequest>,
     ) -> Result<Response<pb::BlockVerifyResponse>, Status> {
-        let b = self
+        let block = self
             .vm
             .verify_block(request.into_inner().bytes)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::BlockVerifyResponse {
-            timestamp: Some(timestamp(b.timestamp_ms)),
+            timestamp: Some(timestamp(block.timestamp_ms)),
         }))
     }
 
@@ -472,13 +432,11 @@ impl Vm for VmService {
         &self,
         request: Request<pb::BlockAcceptRequest>,
     ) -> Result<Response<()>, Status> {
-        self.vm
-            .accept_block(&request.into_inner().id)
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "accept failed: the node will stop this chain");
-                status(e)
-            })?;
+        let id = block_id(&request.into_inner().id, "id")?;
+        self.vm.accept_block(id).await.map_err(|e| {
+            tracing::error!(error = %e, "accept failed: the node will stop this chain");
+            status(e)
+        })?;
         Ok(Response::new(()))
     }
 
@@ -486,13 +444,11 @@ impl Vm for VmService {
         &self,
         request: Request<pb::BlockRejectRequest>,
     ) -> Result<Response<()>, Status> {
-        self.vm
-            .reject_block(&request.into_inner().id)
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "reject failed: the node will stop this chain");
-                status(e)
-            })?;
+        let id = block_id(&request.into_inner().id, "id")?;
+        self.vm.reject_block(id).await.map_err(|e| {
+            tracing::error!(error = %e, "reject failed: the node will stop this chain");
+            status(e)
+        })?;
         Ok(Response::new(()))
     }
 
@@ -504,15 +460,5 @@ impl Vm for VmService {
             mode: pb::state_summary_accept_response::Mode::Unspecified as i32,
             err: pb::Error::StateSyncNotImplemented as i32,
         }))
-    }
-}
-
-fn parsed(b: &BlockSummary) -> pb::ParseBlockResponse {
-    pb::ParseBlockResponse {
-        id: b.id.to_vec(),
-        parent_id: b.parent.to_vec(),
-        height: b.height,
-        timestamp: Some(timestamp(b.timestamp_ms)),
-        verify_with_context: false,
     }
 }

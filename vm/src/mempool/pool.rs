@@ -11,11 +11,12 @@
 //! sender needs next (lowest nonces) is evicted first.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
 
+use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::watch;
 
-use crate::tx::{AccountId, Transaction, TxId};
+use crate::ids::TxId;
+use crate::tx::{AccountId, Transaction};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MempoolLimits {
@@ -69,8 +70,9 @@ struct Pool {
     next_seq: u64,
 }
 
-/// A handle to the pool. A std `Mutex` guards it: critical sections are map operations with no
+/// The pool. A `parking_lot::Mutex` guards it: critical sections are map operations with no
 /// `.await` and no I/O, and readers (status, size metrics) must never wait on consensus work.
+/// Every update finishes before anything can panic, so there is no poisoned state to guard against.
 pub struct Mempool {
     limits: MempoolLimits,
     pool: Mutex<Pool>,
@@ -87,10 +89,8 @@ impl Mempool {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Pool> {
-        // A panic elsewhere cannot leave the maps half-updated in a way later calls would misread
-        // (every update finishes before anything can panic), so a poisoned lock is still usable.
-        self.pool.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Pool> {
+        self.pool.lock()
     }
 
     /// Admits `tx`, given its sender's next nonce on the preferred state. Returns what was evicted

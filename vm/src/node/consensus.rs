@@ -1,0 +1,190 @@
+//! The consensus calls, each with its side effects on the pool, the fate log, the tip and the
+//! metrics. CPU and disk work runs on blocking threads so it never stalls the async workers that
+//! also serve the node's other calls.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::block::Block;
+use crate::error::ChainError;
+use crate::ids::BlockId;
+use crate::mempool::Fate;
+use crate::node::{KvVm, OpenChain, VmError};
+
+impl KvVm {
+    /// Resolves when a block can be built (see `Builder::ready`). The caller cancels by dropping
+    /// the future.
+    pub async fn wait_for_build(&self) -> Result<(), VmError> {
+        let chain = self.open_chain()?;
+        let state = chain.state.subscribe();
+        chain
+            .builder
+            .ready(state, self.shut_down.subscribe())
+            .await
+            .map_err(|_| VmError::ShutDown)
+    }
+
+    pub async fn build_block(&self) -> Result<Arc<Block>, VmError> {
+        let chain = self.open_chain()?;
+        let worker = chain.clone();
+        let built = tokio::task::spawn_blocking(move || worker.builder.build()).await??;
+        for (tx, reason) in &built.invalid {
+            tracing::debug!(tx = %tx.id, %reason, "dropping invalid transaction");
+            chain.fates.record(tx.id, Fate::Dropped, reason.to_string());
+        }
+        chain
+            .mempool
+            .remove(built.invalid.iter().map(|(tx, _)| tx.id));
+        chain.count_pool();
+        let block = built.block.ok_or(ChainError::NothingToBuild)?;
+        tracing::debug!(block = %block.id, height = block.height, txs = block.txs.len(), "built block");
+        Ok(block)
+    }
+
+    /// Stateless parse, bounded by the chain's block size limit.
+    pub fn parse_block(&self, bytes: &[u8]) -> Result<Block, VmError> {
+        let chain = self.open_chain()?;
+        let limit = chain.identity.params.limits.max_block_bytes as usize;
+        Ok(Block::decode(bytes, limit)?)
+    }
+
+    pub fn get_block(&self, id: &BlockId) -> Result<Option<Arc<Block>>, VmError> {
+        let chain = self.open_chain()?;
+        let found = chain.chain.lock().block(id)?;
+        Ok(found)
+    }
+
+    pub fn block_id_at_height(&self, height: u64) -> Result<Option<BlockId>, VmError> {
+        let chain = self.open_chain()?;
+        Ok(chain.store.block_id_at_height(height)?.map(BlockId))
+    }
+
+    pub async fn verify_block(&self, bytes: Vec<u8>) -> Result<Arc<Block>, VmError> {
+        let chain = self.open_chain()?;
+        let worker = chain.clone();
+        let started = Instant::now();
+        let verified = tokio::task::spawn_blocking(move || worker.verify(bytes)).await?;
+        chain
+            .metrics
+            .block_verify_seconds
+            .observe(started.elapsed().as_secs_f64());
+        if let Err(e) = &verified {
+            tracing::debug!(error = %e, "block failed verification");
+        }
+        Ok(verified?)
+    }
+
+    pub async fn accept_block(&self, id: BlockId) -> Result<(), VmError> {
+        let chain = self.open_chain()?;
+        let worker = chain.clone();
+        let started = Instant::now();
+        let block = tokio::task::spawn_blocking(move || worker.accept(&id)).await??;
+        let metrics = &chain.metrics;
+        metrics
+            .block_accept_seconds
+            .observe(started.elapsed().as_secs_f64());
+        metrics.blocks_accepted.inc();
+        metrics.txs_accepted.inc_by(block.txs.len() as u64);
+        chain.count_pool();
+        tracing::debug!(block = %block.id, height = block.height, txs = block.txs.len(), "accepted block");
+        Ok(())
+    }
+
+    pub async fn reject_block(&self, id: BlockId) -> Result<(), VmError> {
+        let chain = self.open_chain()?;
+        let worker = chain.clone();
+        let rejected = tokio::task::spawn_blocking(move || worker.reject(&id)).await??;
+        let Some(block) = rejected else {
+            return Ok(());
+        };
+        let returned = chain.mempool.return_rejected(block.txs.iter().cloned());
+        chain.metrics.blocks_rejected.inc();
+        chain.metrics.txs_rejected.inc_by(block.txs.len() as u64);
+        chain.count_pool();
+        tracing::debug!(block = %block.id, returned, "rejected block");
+        Ok(())
+    }
+
+    pub fn set_preference(&self, id: BlockId) -> Result<(), VmError> {
+        let chain = self.open_chain()?;
+        let mut tree = chain.chain.lock();
+        tree.set_preference(id);
+        chain.publish_tip(&tree)?;
+        Ok(())
+    }
+
+    /// `id` first, then its ancestors, within the node's count, byte and time limits.
+    pub fn ancestors(
+        &self,
+        id: BlockId,
+        max_blocks: usize,
+        max_bytes: usize,
+        max_time: Duration,
+    ) -> Result<Vec<Vec<u8>>, VmError> {
+        let chain = self.open_chain()?;
+        let started = Instant::now();
+        let tree = chain.chain.lock();
+        let mut cursor = id;
+        let mut out = Vec::new();
+        let mut total = 0usize;
+        while out.len() < max_blocks {
+            let Some(block) = tree.block(&cursor)? else {
+                break;
+            };
+            // The node frames each block with a 4-byte length; count it as the node does.
+            let size = block.bytes.len() + 4;
+            if total + size > max_bytes {
+                break;
+            }
+            total += size;
+            out.push(block.bytes.clone());
+            if block.height == 0 || started.elapsed() >= max_time {
+                break;
+            }
+            cursor = block.parent;
+        }
+        Ok(out)
+    }
+}
+
+impl OpenChain {
+    /// Decodes and verifies a block; a block new to this node takes its transactions out of the
+    /// build candidates.
+    fn verify(&self, bytes: Vec<u8>) -> Result<Arc<Block>, ChainError> {
+        let block = Block::decode(&bytes, self.identity.params.limits.max_block_bytes as usize)?;
+        let mut tree = self.chain.lock();
+        let was_processing = tree.block(&block.id)?.is_some();
+        let block = tree.verify(block)?;
+        if !was_processing {
+            self.mempool.mark_included(block.txs.iter().map(|t| t.id));
+        }
+        self.publish_tip(&tree)?;
+        Ok(block)
+    }
+
+    /// Accepts a block durably; its transactions leave the pool, and so does every pending
+    /// transaction whose nonce the block used up.
+    fn accept(&self, id: &BlockId) -> Result<Arc<Block>, ChainError> {
+        let mut tree = self.chain.lock();
+        let block = tree.accept(id)?;
+        self.mempool.remove(block.txs.iter().map(|t| t.id));
+        let senders: HashSet<[u8; 32]> = block.txs.iter().map(|t| *t.sender()).collect();
+        for sender in senders {
+            let next = self.store.nonce(&sender)?;
+            for stale in self.mempool.remove_stale(&sender, next) {
+                self.fates
+                    .record(stale, Fate::Dropped, "an accepted block used its nonce");
+            }
+        }
+        self.publish_tip(&tree)?;
+        Ok(block)
+    }
+
+    fn reject(&self, id: &BlockId) -> Result<Option<Arc<Block>>, ChainError> {
+        let mut tree = self.chain.lock();
+        let rejected = tree.reject(id)?;
+        self.publish_tip(&tree)?;
+        Ok(rejected)
+    }
+}

@@ -1,0 +1,245 @@
+//! Opening a chain at Initialize: the chain config, the database, the genesis (written when the
+//! database is new, checked against the stored one otherwise), and every part of a running chain.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use kvvm_genesis::{genesis_hash, Genesis};
+use kvvm_storage::lattice::LtHash;
+use kvvm_storage::{ChainStore, Entry, GenesisState, StoreOptions};
+use parking_lot::Mutex;
+use tokio::sync::watch;
+
+use crate::block::Block;
+use crate::builder::Builder;
+use crate::chain::{Chain, ChainParams, Clock};
+use crate::chain_config::ChainConfig;
+use crate::engine_state::EngineState;
+use crate::execute::lattice_of;
+use crate::gossip::{Gossip, GossipContext};
+use crate::ids::BlockId;
+use crate::mempool::{Admission, AdmissionParts, FateLog, Mempool};
+use crate::metrics::Metrics;
+use crate::node::{ChainIdentity, OpenChain, VmError};
+use crate::peers::Peers;
+use crate::tip::{Tip, TipSnapshot};
+use crate::tx::VerifiedSignatures;
+
+/// What Initialize hands the VM, already decoded from protobuf.
+pub struct InitParams {
+    pub network_id: u32,
+    pub chain_id: [u8; 32],
+    pub node_id: Vec<u8>,
+    pub chain_data_dir: PathBuf,
+    pub genesis_bytes: Vec<u8>,
+    pub config_bytes: Vec<u8>,
+    /// The node's callback server (AppSender and friends).
+    pub server_addr: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("this chain's data directory was created with a different genesis (stored genesis hash {}, given {}); use the original genesis or an empty data directory", hex::encode(.stored), hex::encode(.given))]
+    GenesisMismatch { stored: [u8; 32], given: [u8; 32] },
+    #[error("the chain database is missing metadata it should have")]
+    MissingMetadata,
+    #[error("the stored last accepted block {0} does not decode")]
+    UndecodableTip(BlockId),
+    #[error(
+        "the last accepted pointer ({pointer} at height {height}) disagrees with the stored block"
+    )]
+    TipMismatch { pointer: BlockId, height: u64 },
+    #[error("the stored state lattice does not match the last accepted block's state root")]
+    LatticeMismatch,
+    #[error("storage: {0}")]
+    Storage(#[from] kvvm_storage::StorageError),
+}
+
+/// Opens (or creates) the chain. Blocking: RocksDB work; `runtime` runs the gossip tasks.
+pub fn open(
+    init: InitParams,
+    clock: Clock,
+    runtime: &tokio::runtime::Handle,
+) -> Result<OpenChain, VmError> {
+    let config = ChainConfig::parse(&init.config_bytes)?;
+    let hash = genesis_hash(&init.genesis_bytes);
+    let store = ChainStore::open(
+        &init.chain_data_dir.join("kvvm-db"),
+        StoreOptions::default(),
+    )?;
+    // A genesis timestamp is only checked against the clock when the chain is created: once
+    // accepted, the same bytes must keep opening on any later day.
+    let genesis_now = if store.is_initialized()? {
+        u64::MAX
+    } else {
+        clock() / 1000
+    };
+    let genesis = Genesis::parse(&init.genesis_bytes, genesis_now)?;
+    let params = ChainParams {
+        chain_id: init.chain_id,
+        limits: genesis.limits,
+    };
+    let signatures = Arc::new(VerifiedSignatures::new(config.verified_signature_cache));
+    let chain = open_chain(
+        store.clone(),
+        &genesis,
+        hash,
+        params.clone(),
+        signatures.clone(),
+        clock.clone(),
+    )?;
+    let tip = Tip::new(TipSnapshot::of(&chain)?);
+    let metrics = Arc::new(Metrics::new());
+    metrics
+        .last_accepted_height
+        .set(chain.last_accepted().height as i64);
+    let mempool = Arc::new(Mempool::new(config.mempool));
+    let fates = Arc::new(FateLog::new(config.fate_log_capacity));
+    let admission = Admission::new(AdmissionParts {
+        params: params.clone(),
+        mempool: mempool.clone(),
+        store: store.clone(),
+        tip: tip.clone(),
+        signatures: signatures.clone(),
+        fates: fates.clone(),
+        metrics: metrics.clone(),
+    });
+    let builder = Builder::new(
+        params.clone(),
+        mempool.clone(),
+        tip.clone(),
+        signatures,
+        clock,
+        config.min_block_gap_ms,
+    );
+    let peers = Peers::default();
+    let gossip = Gossip::start(
+        GossipContext {
+            config: config.gossip,
+            max_tx_bytes: params.limits.max_tx_bytes as usize,
+            admission: admission.clone(),
+            mempool: mempool.clone(),
+            peers: peers.clone(),
+            metrics: metrics.clone(),
+            node_id: init.node_id,
+            server_addr: init.server_addr,
+        },
+        runtime,
+    );
+    Ok(OpenChain {
+        identity: ChainIdentity {
+            params,
+            network_id: init.network_id,
+            genesis_hash: hash,
+        },
+        config,
+        chain: Mutex::new(chain),
+        store,
+        tip,
+        mempool,
+        admission,
+        builder,
+        fates,
+        metrics,
+        peers,
+        state: watch::channel(EngineState::Starting).0,
+        gossip: Arc::new(gossip),
+    })
+}
+
+/// The chain `store` holds, writing the genesis first if the store is new: what the plugin runs on,
+/// and what a test producing blocks as another validator would starts from.
+pub fn open_chain(
+    store: ChainStore,
+    genesis: &Genesis,
+    genesis_hash: [u8; 32],
+    params: ChainParams,
+    signatures: Arc<VerifiedSignatures>,
+    clock: Clock,
+) -> Result<Chain, OpenError> {
+    let (last_accepted, lattice) = load_or_write_genesis(&store, genesis, genesis_hash)?;
+    Ok(Chain::new(
+        store,
+        last_accepted,
+        lattice,
+        params,
+        signatures,
+        clock,
+    ))
+}
+
+/// The last accepted block and the lattice of the state after it, writing the genesis block
+/// first if the store is new.
+fn load_or_write_genesis(
+    store: &ChainStore,
+    genesis: &Genesis,
+    hash: [u8; 32],
+) -> Result<(Arc<Block>, LtHash), OpenError> {
+    if store.is_initialized()? {
+        let stored = store.genesis_hash()?.ok_or(OpenError::MissingMetadata)?;
+        if stored != hash {
+            return Err(OpenError::GenesisMismatch {
+                stored,
+                given: hash,
+            });
+        }
+    } else {
+        let (block, state) = genesis_state(genesis, hash);
+        tracing::info!(block = %block.id, entries = state.entries.len(), "writing genesis");
+        store.write_genesis(state)?;
+    }
+    let (id, height) = store.last_accepted()?.ok_or(OpenError::MissingMetadata)?;
+    let id = BlockId(id);
+    let bytes = store
+        .block(id.as_bytes())?
+        .ok_or(OpenError::MissingMetadata)?;
+    let block = Block::decode(&bytes, usize::MAX).map_err(|_| OpenError::UndecodableTip(id))?;
+    if block.id != id || block.height != height {
+        return Err(OpenError::TipMismatch {
+            pointer: id,
+            height,
+        });
+    }
+    let lattice = store.lattice()?;
+    if lattice.checksum() != block.state_root {
+        return Err(OpenError::LatticeMismatch);
+    }
+    Ok((Arc::new(block), lattice))
+}
+
+/// The genesis block and the state it starts.
+pub fn genesis_state(genesis: &Genesis, genesis_hash: [u8; 32]) -> (Block, GenesisState) {
+    let entries: Vec<(Vec<u8>, Entry)> = genesis
+        .entries
+        .iter()
+        .map(|e| {
+            let entry = Entry {
+                value: e.value.clone(),
+                owner: e.owner,
+                height: 0,
+            };
+            (e.key.clone(), entry)
+        })
+        .collect();
+    let lattice = lattice_of(
+        entries.iter().map(|(k, e)| (k.as_slice(), e)),
+        std::iter::empty(),
+    );
+    // The parent of genesis is the genesis hash: 32 bytes, never all zeros, and different for
+    // every genesis document.
+    let block = Block::new(
+        BlockId(genesis_hash),
+        0,
+        genesis.timestamp * 1000,
+        Vec::new(),
+        lattice.checksum(),
+    );
+    let state = GenesisState {
+        genesis_hash,
+        block_id: block.id.0,
+        block_bytes: block.bytes.clone(),
+        entries,
+        lattice,
+    };
+    (block, state)
+}
