@@ -77,26 +77,19 @@ const WRITE_CHUNK: usize = 1024 * 1024;
 const MAX_EMPTY_READS: u32 = 64;
 
 /// Size limits the bridge enforces (through jsonrpsee) on every request.
+///
+/// There is no `Default`: the values are the chain config's `rpcMax*` fields, whose defaults are
+/// declared once, in the VM's chain config, and this crate does not depend on the VM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BridgeLimits {
-    /// Largest request body accepted; larger ones get HTTP 413. Default 2 MiB.
+    /// Largest request body accepted; larger ones get HTTP 413.
     pub max_request_body_bytes: u32,
     /// Largest response of a single call; a larger one is replaced by a
-    /// JSON-RPC error -32008 for that call. Default 8 MiB.
+    /// JSON-RPC error -32008 for that call.
     pub max_response_body_bytes: u32,
     /// Most calls in one JSON-RPC batch; longer batches are rejected whole with
-    /// a JSON-RPC error -32010. Default 100.
+    /// a JSON-RPC error -32010.
     pub max_batch_len: u32,
-}
-
-impl Default for BridgeLimits {
-    fn default() -> Self {
-        Self {
-            max_request_body_bytes: 2 * 1024 * 1024,
-            max_response_body_bytes: 8 * 1024 * 1024,
-            max_batch_len: 100,
-        }
-    }
 }
 
 /// The VM side of the node's gRPC `http.HTTP` service, answering with a set of
