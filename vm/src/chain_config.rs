@@ -1,48 +1,18 @@
 //! The chain config: `config_bytes` from the node (`<chain-config-dir>/<chainID>/config.json`), JSON,
 //! strict. Every field is optional; unknown fields and out-of-range values are refused with an error
 //! naming the field, because a typo silently ignored is a limit silently not applied.
+//!
+//! Each field is declared once, in the `chain_config!` invocation below: its JSON name, where it
+//! lands, its type, default, allowed values and meaning. The struct, the parser, the defaults and
+//! the README table are all generated from that one list, so they cannot drift apart.
 
+use std::ops::RangeInclusive;
+
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::gossip::config::{GossipConfig, MAX_BATCH_BYTES};
 use crate::mempool::MempoolLimits;
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ChainConfig {
-    pub mempool: MempoolLimits,
-    /// How many transaction IDs whose signatures verified are remembered.
-    pub verified_signature_cache: usize,
-    /// A tracing filter such as `info` or `kvvm=debug`.
-    pub log_level: String,
-    /// Minimum time between a block's timestamp and its child's build, in milliseconds.
-    pub min_block_gap_ms: u64,
-    /// How many refused or dropped transactions' reasons are kept for the status call.
-    pub fate_log_capacity: usize,
-    /// Largest JSON-RPC request body; larger ones get HTTP 413.
-    pub rpc_max_request_bytes: u32,
-    /// Largest JSON-RPC response of one call.
-    pub rpc_max_response_bytes: u32,
-    /// Most calls in one JSON-RPC batch.
-    pub rpc_max_batch_len: u32,
-    /// Transaction gossip (`gossip*` fields; defaults in [`GossipConfig`]).
-    pub gossip: GossipConfig,
-}
-
-impl Default for ChainConfig {
-    fn default() -> Self {
-        Self {
-            mempool: MempoolLimits::default(),
-            verified_signature_cache: 100_000,
-            log_level: "info".into(),
-            min_block_gap_ms: 250,
-            fate_log_capacity: 100_000,
-            rpc_max_request_bytes: 2 << 20,
-            rpc_max_response_bytes: 8 << 20,
-            rpc_max_batch_len: 100,
-            gossip: GossipConfig::default(),
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -52,44 +22,289 @@ pub enum ConfigError {
     Field { field: &'static str, reason: String },
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RawConfig {
-    mempool_max_txs: Option<usize>,
-    mempool_max_bytes: Option<usize>,
-    mempool_max_txs_per_sender: Option<usize>,
-    mempool_max_future_nonces: Option<usize>,
-    verified_signature_cache: Option<usize>,
-    log_level: Option<String>,
-    min_block_gap_ms: Option<usize>,
-    fate_log_capacity: Option<usize>,
-    rpc_max_request_bytes: Option<usize>,
-    rpc_max_response_bytes: Option<usize>,
-    rpc_max_batch_len: Option<usize>,
-    gossip_push_interval_ms: Option<usize>,
-    gossip_push_budget_bytes: Option<usize>,
-    gossip_regossip_interval_ms: Option<usize>,
-    gossip_pull_interval_ms: Option<usize>,
-    gossip_pull_response_budget_bytes: Option<usize>,
-    gossip_peer_msgs_per_sec: Option<usize>,
-    gossip_peer_bytes_per_sec: Option<usize>,
-    gossip_seen_cache_size: Option<usize>,
+/// A Rust type a config field may have.
+trait Setting: Sized {
+    /// What serde reads. Numbers are read as `u64` whatever their final type, so that a value too
+    /// large for a `u32` field still reaches the range check and gets the error naming the field.
+    type Raw: DeserializeOwned;
+    /// The default goes through the same check as a given value, so a bad default cannot start.
+    fn to_raw(&self) -> Self::Raw;
+    /// How the default is written in the README: what one would type in the JSON.
+    fn show(&self) -> String;
 }
 
-fn in_range(
-    field: &'static str,
-    value: Option<usize>,
-    default: usize,
-    range: std::ops::RangeInclusive<usize>,
-) -> Result<usize, ConfigError> {
-    let value = value.unwrap_or(default);
-    if !range.contains(&value) {
-        return Err(ConfigError::Field {
-            field,
-            reason: format!("{value} is outside {}..={}", range.start(), range.end()),
-        });
+impl Setting for u64 {
+    type Raw = u64;
+    fn to_raw(&self) -> u64 {
+        *self
     }
-    Ok(value)
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Setting for u32 {
+    type Raw = u64;
+    fn to_raw(&self) -> u64 {
+        u64::from(*self)
+    }
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Setting for usize {
+    type Raw = u64;
+    fn to_raw(&self) -> u64 {
+        // Saturating puts an impossible (over 64-bit) value out of range instead of wrapping it.
+        u64::try_from(*self).unwrap_or(u64::MAX)
+    }
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Setting for String {
+    type Raw = String;
+    fn to_raw(&self) -> String {
+        self.clone()
+    }
+    fn show(&self) -> String {
+        format!("`{self}`")
+    }
+}
+
+/// What values a field accepts, and how that is described in the README.
+trait Rule<T: Setting> {
+    fn check(&self, field: &'static str, raw: T::Raw) -> Result<T, ConfigError>;
+    fn describe(&self) -> String;
+}
+
+/// A whole number within the range (counts, milliseconds).
+struct Int(RangeInclusive<u64>);
+
+/// A number of bytes within the range; the README shows it in KiB/MiB/GiB.
+struct Bytes(RangeInclusive<u64>);
+
+/// A tracing filter such as `info` or `kvvm=debug`.
+struct LogFilter;
+
+fn within<T: TryFrom<u64>>(
+    field: &'static str,
+    value: u64,
+    range: &RangeInclusive<u64>,
+) -> Result<T, ConfigError> {
+    let out_of_range = || ConfigError::Field {
+        field,
+        reason: format!("{value} is outside {}..={}", range.start(), range.end()),
+    };
+    if !range.contains(&value) {
+        return Err(out_of_range());
+    }
+    // Fails only where a declared range reaches past the field's type: out of range all the same.
+    T::try_from(value).map_err(|_| out_of_range())
+}
+
+impl<T: Setting<Raw = u64> + TryFrom<u64>> Rule<T> for Int {
+    fn check(&self, field: &'static str, raw: u64) -> Result<T, ConfigError> {
+        within(field, raw, &self.0)
+    }
+    fn describe(&self) -> String {
+        format!("{}–{}", grouped(*self.0.start()), grouped(*self.0.end()))
+    }
+}
+
+impl<T: Setting<Raw = u64> + TryFrom<u64>> Rule<T> for Bytes {
+    fn check(&self, field: &'static str, raw: u64) -> Result<T, ConfigError> {
+        within(field, raw, &self.0)
+    }
+    fn describe(&self) -> String {
+        format!("{}–{}", in_units(*self.0.start()), in_units(*self.0.end()))
+    }
+}
+
+impl Rule<String> for LogFilter {
+    fn check(&self, field: &'static str, raw: String) -> Result<String, ConfigError> {
+        if tracing_subscriber::EnvFilter::try_new(&raw).is_err() {
+            return Err(ConfigError::Field {
+                field,
+                reason: format!("{raw:?} is not a log filter (try \"info\" or \"debug\")"),
+            });
+        }
+        Ok(raw)
+    }
+    fn describe(&self) -> String {
+        "a tracing filter".into()
+    }
+}
+
+/// `1000000` as `1,000,000`.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let groups: Vec<_> = digits
+        .as_bytes()
+        .rchunks(3)
+        .rev()
+        .map(String::from_utf8_lossy)
+        .collect();
+    groups.join(",")
+}
+
+/// `65536` as `64 KiB`; a size that is not a whole number of KiB stays a plain number.
+fn in_units(n: u64) -> String {
+    for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
+        if n != 0 && n.trailing_zeros() >= shift {
+            return format!("{} {unit}", grouped(n >> shift));
+        }
+    }
+    grouped(n)
+}
+
+/// A field missing from the JSON takes its default, which is then checked like a given value.
+fn resolve<T: Setting>(
+    rule: &impl Rule<T>,
+    field: &'static str,
+    raw: Option<T::Raw>,
+    default: &T,
+) -> Result<T, ConfigError> {
+    rule.check(field, raw.unwrap_or_else(|| default.to_raw()))
+}
+
+/// One row of the README table.
+struct Row {
+    name: &'static str,
+    default: String,
+    range: String,
+    meaning: &'static str,
+}
+
+/// Generates, from one list of fields, the config struct, `RawConfig` (the strict JSON shape; its
+/// field names are the JSON names, hence camelCase idents), `Default`, the parser and the README
+/// rows. Fields of a nested struct are grouped under it so the struct literals can be built; a
+/// field missing from the list, or listed twice, is a compile error.
+macro_rules! chain_config {
+    (
+        $(#[$top_meta:meta])*
+        pub struct $Top:ident {
+            $( $json:ident => $field:ident: $ty:ty = $default:expr, $rule:expr, $meaning:literal; )*
+        }
+        $(
+            $(#[$sub_meta:meta])*
+            $sub:ident: $Sub:ident {
+                $( $sjson:ident => $sfield:ident: $sty:ty = $sdefault:expr, $srule:expr,
+                   $smeaning:literal; )*
+            }
+        )*
+    ) => {
+        $(#[$top_meta])*
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub struct $Top {
+            $( #[doc = $meaning] pub $field: $ty, )*
+            $( $(#[$sub_meta])* pub $sub: $Sub, )*
+        }
+
+        #[derive(Deserialize, Default)]
+        #[serde(deny_unknown_fields)]
+        #[allow(non_snake_case)]
+        struct RawConfig {
+            $( $json: Option<<$ty as Setting>::Raw>, )*
+            $( $( $sjson: Option<<$sty as Setting>::Raw>, )* )*
+        }
+
+        impl Default for $Top {
+            fn default() -> Self {
+                Self {
+                    $( $field: $default, )*
+                    $( $sub: $Sub { $( $sfield: $sdefault, )* }, )*
+                }
+            }
+        }
+
+        impl $Top {
+            fn from_raw(raw: RawConfig) -> Result<Self, ConfigError> {
+                let d = Self::default();
+                Ok(Self {
+                    $( $field: resolve::<$ty>(&$rule, stringify!($json), raw.$json, &d.$field)?, )*
+                    $( $sub: $Sub { $(
+                        $sfield: resolve::<$sty>(
+                            &$srule, stringify!($sjson), raw.$sjson, &d.$sub.$sfield,
+                        )?,
+                    )* }, )*
+                })
+            }
+
+            fn rows() -> Vec<Row> {
+                let d = Self::default();
+                vec![
+                    $( Row {
+                        name: stringify!($json),
+                        default: d.$field.show(),
+                        range: Rule::<$ty>::describe(&$rule),
+                        meaning: $meaning,
+                    }, )*
+                    $( $( Row {
+                        name: stringify!($sjson),
+                        default: d.$sub.$sfield.show(),
+                        range: Rule::<$sty>::describe(&$srule),
+                        meaning: $smeaning,
+                    }, )* )*
+                ]
+            }
+        }
+    };
+}
+
+chain_config! {
+    /// The node operator's per-chain settings, each documented in the README's chain-config table.
+    pub struct ChainConfig {
+        minBlockGapMs => min_block_gap_ms: u64 = 250, Int(0..=60_000),
+            "minimum time between a block and its child";
+        verifiedSignatureCache => verified_signature_cache: usize = 100_000, Int(1..=10_000_000),
+            "transaction IDs whose signature this node verified";
+        fateLogCapacity => fate_log_capacity: usize = 100_000, Int(1..=10_000_000),
+            "refused/dropped transactions whose reason the status call remembers";
+        logLevel => log_level: String = String::from("info"), LogFilter,
+            "log level of the plugin's stderr (kept by the node in its chain log)";
+        rpcMaxRequestBytes => rpc_max_request_bytes: u32 = 2 << 20, Bytes(1 << 10..=64 << 20),
+            "largest JSON-RPC request body (HTTP 413 above)";
+        rpcMaxResponseBytes => rpc_max_response_bytes: u32 = 8 << 20, Bytes(1 << 10..=256 << 20),
+            "largest JSON-RPC response (error -32008 above)";
+        rpcMaxBatchLen => rpc_max_batch_len: u32 = 100, Int(1..=10_000),
+            "calls in one JSON-RPC batch";
+    }
+    /// The mempool's bounds (`mempool*` fields).
+    mempool: MempoolLimits {
+        mempoolMaxTxs => max_txs: usize = 10_000, Int(1..=1_000_000),
+            "pending transactions kept";
+        mempoolMaxBytes => max_bytes: usize = 64 << 20, Bytes(64 << 10..=4 << 30),
+            "bytes of pending transactions kept";
+        mempoolMaxTxsPerSender => max_txs_per_sender: usize = 256, Int(1..=100_000),
+            "pending transactions per account";
+        mempoolMaxFutureNonces => max_future_nonces: u64 = 64, Int(1..=10_000),
+            "how far ahead of an account's next nonce a transaction may wait";
+    }
+    /// Transaction gossip (`gossip*` fields).
+    gossip: GossipConfig {
+        gossipPushIntervalMs => push_interval_ms: u64 = 100, Int(1..=10_000),
+            "how long new transactions are collected into one push";
+        // The 1 MiB cap keeps one batch well inside the node's 2 MiB message limit.
+        gossipPushBudgetBytes => push_budget_bytes: usize = 256 << 10,
+            Bytes(4 << 10..=MAX_BATCH_BYTES as u64),
+            "size of one push or regossip message";
+        gossipRegossipIntervalMs => regossip_interval_ms: u64 = 5_000, Int(100..=3_600_000),
+            "how often pending transactions are pushed again";
+        gossipPullIntervalMs => pull_interval_ms: u64 = 1_000, Int(50..=3_600_000),
+            "how often a peer is asked for transactions this node lacks";
+        gossipPullResponseBudgetBytes => pull_response_budget_bytes: usize = 512 << 10,
+            Bytes(4 << 10..=MAX_BATCH_BYTES as u64),
+            "size of one answer to a pull";
+        gossipPeerMsgsPerSec => peer_msgs_per_sec: u64 = 100, Int(1..=1_000_000),
+            "inbound gossip messages per second one peer may send";
+        gossipPeerBytesPerSec => peer_bytes_per_sec: u64 = 8 << 20, Bytes(64 << 10..=1 << 30),
+            "inbound gossip bytes per second one peer may send";
+        gossipSeenCacheSize => seen_cache_size: usize = 100_000, Int(1_000..=10_000_000),
+            "transaction IDs remembered as already handled";
+    }
 }
 
 impl ChainConfig {
@@ -100,136 +315,20 @@ impl ChainConfig {
         } else {
             serde_json::from_slice(bytes).map_err(|e| ConfigError::Json(e.to_string()))?
         };
-        let gossip = gossip_config(&raw)?;
-        let d = ChainConfig::default();
-        let log_level = raw.log_level.unwrap_or(d.log_level);
-        if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
-            return Err(ConfigError::Field {
-                field: "logLevel",
-                reason: format!("{log_level:?} is not a log filter (try \"info\" or \"debug\")"),
-            });
-        }
-        Ok(Self {
-            mempool: MempoolLimits {
-                max_txs: in_range(
-                    "mempoolMaxTxs",
-                    raw.mempool_max_txs,
-                    d.mempool.max_txs,
-                    1..=1_000_000,
-                )?,
-                max_bytes: in_range(
-                    "mempoolMaxBytes",
-                    raw.mempool_max_bytes,
-                    d.mempool.max_bytes,
-                    1 << 16..=4 << 30,
-                )?,
-                max_txs_per_sender: in_range(
-                    "mempoolMaxTxsPerSender",
-                    raw.mempool_max_txs_per_sender,
-                    d.mempool.max_txs_per_sender,
-                    1..=100_000,
-                )?,
-                max_future_nonces: in_range(
-                    "mempoolMaxFutureNonces",
-                    raw.mempool_max_future_nonces,
-                    d.mempool.max_future_nonces as usize,
-                    1..=10_000,
-                )? as u64,
-            },
-            verified_signature_cache: in_range(
-                "verifiedSignatureCache",
-                raw.verified_signature_cache,
-                d.verified_signature_cache,
-                1..=10_000_000,
-            )?,
-            log_level,
-            min_block_gap_ms: in_range(
-                "minBlockGapMs",
-                raw.min_block_gap_ms,
-                d.min_block_gap_ms as usize,
-                0..=60_000,
-            )? as u64,
-            fate_log_capacity: in_range(
-                "fateLogCapacity",
-                raw.fate_log_capacity,
-                d.fate_log_capacity,
-                1..=10_000_000,
-            )?,
-            rpc_max_request_bytes: in_range(
-                "rpcMaxRequestBytes",
-                raw.rpc_max_request_bytes,
-                d.rpc_max_request_bytes as usize,
-                1024..=64 << 20,
-            )? as u32,
-            rpc_max_response_bytes: in_range(
-                "rpcMaxResponseBytes",
-                raw.rpc_max_response_bytes,
-                d.rpc_max_response_bytes as usize,
-                1024..=256 << 20,
-            )? as u32,
-            rpc_max_batch_len: in_range(
-                "rpcMaxBatchLen",
-                raw.rpc_max_batch_len,
-                d.rpc_max_batch_len as usize,
-                1..=10_000,
-            )? as u32,
-            gossip,
-        })
+        Self::from_raw(raw)
     }
-}
 
-fn gossip_config(raw: &RawConfig) -> Result<GossipConfig, ConfigError> {
-    let d = GossipConfig::default();
-    Ok(GossipConfig {
-        push_interval_ms: in_range(
-            "gossipPushIntervalMs",
-            raw.gossip_push_interval_ms,
-            d.push_interval_ms as usize,
-            1..=10_000,
-        )? as u64,
-        push_budget_bytes: in_range(
-            "gossipPushBudgetBytes",
-            raw.gossip_push_budget_bytes,
-            d.push_budget_bytes,
-            4 << 10..=MAX_BATCH_BYTES,
-        )?,
-        regossip_interval_ms: in_range(
-            "gossipRegossipIntervalMs",
-            raw.gossip_regossip_interval_ms,
-            d.regossip_interval_ms as usize,
-            100..=3_600_000,
-        )? as u64,
-        pull_interval_ms: in_range(
-            "gossipPullIntervalMs",
-            raw.gossip_pull_interval_ms,
-            d.pull_interval_ms as usize,
-            50..=3_600_000,
-        )? as u64,
-        pull_response_budget_bytes: in_range(
-            "gossipPullResponseBudgetBytes",
-            raw.gossip_pull_response_budget_bytes,
-            d.pull_response_budget_bytes,
-            4 << 10..=MAX_BATCH_BYTES,
-        )?,
-        peer_msgs_per_sec: in_range(
-            "gossipPeerMsgsPerSec",
-            raw.gossip_peer_msgs_per_sec,
-            d.peer_msgs_per_sec as usize,
-            1..=1_000_000,
-        )? as u64,
-        peer_bytes_per_sec: in_range(
-            "gossipPeerBytesPerSec",
-            raw.gossip_peer_bytes_per_sec,
-            d.peer_bytes_per_sec as usize,
-            64 << 10..=1 << 30,
-        )? as u64,
-        seen_cache_size: in_range(
-            "gossipSeenCacheSize",
-            raw.gossip_seen_cache_size,
-            d.seen_cache_size,
-            1_000..=10_000_000,
-        )?,
-    })
+    /// The README's chain-config table (between its `chain-config-table` markers), in markdown.
+    pub fn readme_table() -> String {
+        let mut table = String::from("| field | default | range | meaning |\n|---|---|---|---|\n");
+        for row in Self::rows() {
+            table.push_str(&format!(
+                "| `{}` | {} | {} | {} |\n",
+                row.name, row.default, row.range, row.meaning
+            ));
+        }
+        table
+    }
 }
 
 #[cfg(test)]
@@ -308,5 +407,47 @@ mod tests {
         assert!(ChainConfig::parse(br#"{"logLevel": "debug"}"#).is_ok());
         let err = ChainConfig::parse(br#"{"logLevel": "[["}"#).unwrap_err();
         assert!(err.to_string().contains("logLevel"), "{err}");
+    }
+
+    #[test]
+    fn too_large_for_a_u32_field_is_a_range_error_naming_it() {
+        // Read as u64 first, so the error is the field's range, not serde's "expected u32".
+        let err = ChainConfig::parse(br#"{"rpcMaxRequestBytes": 5000000000}"#).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config field rpcMaxRequestBytes: 5000000000 is outside 1024..=67108864"
+        );
+    }
+
+    #[test]
+    fn range_text_is_readable() {
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(1_000), "1,000");
+        assert_eq!(grouped(3_600_000), "3,600,000");
+        assert_eq!(in_units(1 << 10), "1 KiB");
+        assert_eq!(in_units(4 << 30), "4 GiB");
+        assert_eq!(in_units(1536), "1,536");
+        assert_eq!(in_units(0), "0");
+    }
+
+    #[test]
+    fn readme_table_matches_the_declaration() {
+        const START: &str = "<!-- chain-config-table:start -->\n";
+        const END: &str = "<!-- chain-config-table:end -->";
+        let readme = include_str!("../../README.md");
+        let start = readme
+            .find(START)
+            .expect("README lacks the table's start marker")
+            + START.len();
+        let len = readme[start..]
+            .find(END)
+            .expect("README lacks the table's end marker");
+        let expected = ChainConfig::readme_table();
+        assert!(
+            readme[start..start + len] == expected,
+            "README.md's chain-config table differs from the declaration in chain_config.rs; \
+             replace the lines between the markers with:\n\n{expected}"
+        );
     }
 }
