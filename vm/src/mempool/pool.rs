@@ -28,13 +28,9 @@ pub struct MempoolLimits {
 }
 
 impl Default for MempoolLimits {
+    /// The values are declared once, with the other chain-config fields.
     fn default() -> Self {
-        Self {
-            max_txs: 10_000,
-            max_bytes: 64 << 20,
-            max_txs_per_sender: 256,
-            max_future_nonces: 64,
-        }
+        crate::chain_config::ChainConfig::default().mempool
     }
 }
 
