@@ -395,7 +395,10 @@ mod tests {
         assert_eq!(g.push_budget_bytes, 1 << 20);
         assert_eq!(g.peer_msgs_per_sec, 5);
         assert_eq!(g.seen_cache_size, 1000);
-        assert_eq!(g.pull_interval_ms, GossipConfig::default().pull_interval_ms);
+        assert_eq!(
+            g.pull_interval_ms,
+            ChainConfig::default().gossip.pull_interval_ms
+        );
         // A budget over the 1 MiB hard cap would let one batch approach the 2 MiB message limit.
         assert!(parse("gossipPushBudgetBytes", 2 << 20).is_err());
         assert!(ChainConfig::parse(br#"{"gossipPushIntervalMs": -1}"#).is_err());

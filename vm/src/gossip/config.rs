@@ -28,10 +28,3 @@ pub struct GossipConfig {
     /// `gossipSeenCacheSize`: transaction IDs remembered as already handled.
     pub seen_cache_size: usize,
 }
-
-impl Default for GossipConfig {
-    /// The values are declared once, with the other chain-config fields.
-    fn default() -> Self {
-        crate::chain_config::ChainConfig::default().gossip
-    }
-}

@@ -27,13 +27,6 @@ pub struct MempoolLimits {
     pub max_future_nonces: u64,
 }
 
-impl Default for MempoolLimits {
-    /// The values are declared once, with the other chain-config fields.
-    fn default() -> Self {
-        crate::chain_config::ChainConfig::default().mempool
-    }
-}
-
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum AddError {
     #[error("transaction is already pending")]
@@ -374,6 +367,11 @@ mod tests {
     use crate::tx::{Operation, UnsignedTx};
     use ed25519_dalek::SigningKey;
 
+    /// The chain's default limits, declared with the other chain-config fields.
+    fn default_limits() -> MempoolLimits {
+        crate::chain_config::ChainConfig::default().mempool
+    }
+
     fn tx(seed: u8, nonce: u64) -> Transaction {
         let key = SigningKey::from_bytes(&[seed; 32]);
         Transaction::new(
@@ -401,7 +399,7 @@ mod tests {
 
     #[test]
     fn duplicates_and_taken_nonces_are_refused() {
-        let pool = Mempool::new(MempoolLimits::default());
+        let pool = Mempool::new(default_limits());
         pool.add(tx(1, 0), 0).unwrap();
         assert_eq!(pool.add(tx(1, 0), 0), Err(AddError::Duplicate));
         let mut other = tx(1, 0);
@@ -415,7 +413,7 @@ mod tests {
     fn nonce_window_holds_at_its_edges() {
         let pool = Mempool::new(MempoolLimits {
             max_future_nonces: 4,
-            ..MempoolLimits::default()
+            ..default_limits()
         });
         assert_eq!(
             pool.add(tx(1, 4), 5),
@@ -462,7 +460,7 @@ mod tests {
 
     #[test]
     fn executable_count_stops_at_gaps_and_included_transactions() {
-        let pool = Mempool::new(MempoolLimits::default());
+        let pool = Mempool::new(default_limits());
         pool.add(tx(1, 0), 0).unwrap();
         pool.add(tx(1, 1), 0).unwrap();
         pool.add(tx(1, 3), 0).unwrap();
@@ -481,7 +479,7 @@ mod tests {
 
     #[test]
     fn candidates_interleave_senders_in_nonce_order() {
-        let pool = Mempool::new(MempoolLimits::default());
+        let pool = Mempool::new(default_limits());
         pool.add(tx(1, 1), 0).unwrap();
         pool.add(tx(1, 0), 0).unwrap();
         pool.add(tx(2, 0), 0).unwrap();
@@ -496,7 +494,7 @@ mod tests {
 
     #[test]
     fn included_transactions_are_not_candidates_until_their_block_is_rejected() {
-        let pool = Mempool::new(MempoolLimits::default());
+        let pool = Mempool::new(default_limits());
         let t = tx(1, 0);
         pool.add(t.clone(), 0).unwrap();
         pool.mark_included([t.id]);
@@ -508,14 +506,14 @@ mod tests {
 
     #[test]
     fn rejected_block_returns_txs_that_were_not_pooled() {
-        let pool = Mempool::new(MempoolLimits::default());
+        let pool = Mempool::new(default_limits());
         assert_eq!(pool.return_rejected([tx(5, 0)]), 1);
         assert_eq!(pool.candidate_count(), 1);
     }
 
     #[test]
     fn stale_nonces_leave_after_accept() {
-        let pool = Mempool::new(MempoolLimits::default());
+        let pool = Mempool::new(default_limits());
         for n in 0..3 {
             pool.add(tx(1, n), 0).unwrap();
         }
@@ -527,7 +525,7 @@ mod tests {
 
     #[test]
     fn adding_wakes_subscribers() {
-        let pool = Mempool::new(MempoolLimits::default());
+        let pool = Mempool::new(default_limits());
         let mut rx = pool.subscribe();
         rx.mark_unchanged();
         pool.add(tx(1, 0), 0).unwrap();
