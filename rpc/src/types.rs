@@ -203,6 +203,10 @@ impl<'de> Deserialize<'de> for HexBytes {
 /// control characters and do not start with `0x`; otherwise `0x` + hex. Output
 /// therefore always parses back to the same bytes (text that begins with `0x`
 /// is written in hex so it is not mistaken for hex).
+///
+/// [`FromStr`] and [`Display`](fmt::Display) are these same two conventions
+/// without the JSON quotes, so a command line or a terminal shows a key exactly
+/// as the API does.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct KvBytes(pub Vec<u8>);
 
@@ -474,6 +478,59 @@ mod tests {
     fn kv_non_ascii_text_stays_text() {
         assert_eq!(kv_out("héllo wörld ✓".as_bytes()), "héllo wörld ✓");
         assert_eq!(kv("héllo").0, "héllo".as_bytes());
+    }
+
+    #[test]
+    fn kv_display_parses_back_to_the_same_bytes() {
+        let samples: [&[u8]; 9] = [
+            b"",
+            b"greeting",
+            "héllo ✓".as_bytes(),
+            b"0xcafe",
+            b"0x",
+            b"a\nb",
+            b"\x7f",
+            &[0xff, 0x00, 0xfe],
+            b"with space and = sign",
+        ];
+        for bytes in samples {
+            let shown = KvBytes::from(bytes).to_string();
+            let back: KvBytes = shown.parse().unwrap();
+            assert_eq!(back.as_bytes(), bytes, "{shown:?}");
+        }
+    }
+
+    #[test]
+    fn kv_display_is_text_unless_hex_is_needed() {
+        assert_eq!(KvBytes::from("greeting").to_string(), "greeting");
+        assert_eq!(KvBytes::from("").to_string(), "");
+        assert_eq!(KvBytes(vec![0, 0xff]).to_string(), "0x00ff");
+        assert_eq!(KvBytes::from("0x").to_string(), "0x3078");
+        assert_eq!(KvBytes::from("tab\there").to_string(), "0x7461620968657265");
+    }
+
+    #[test]
+    fn kv_from_str_hex_edge_cases() {
+        let parse = |s: &str| s.parse::<KvBytes>().map(|k| k.0);
+        assert_eq!(parse(""), Ok(vec![]));
+        assert_eq!(parse("0x"), Ok(vec![]));
+        assert_eq!(parse("0x00"), Ok(vec![0]));
+        assert_eq!(parse("0xABcd"), Ok(vec![0xab, 0xcd]));
+        // Only a lower-case `0x` announces hex: anything else is the text itself.
+        assert_eq!(parse("0X00"), Ok(b"0X00".to_vec()));
+        assert_eq!(parse(" 0x00"), Ok(b" 0x00".to_vec()));
+        assert_eq!(parse("00ff"), Ok(b"00ff".to_vec()));
+    }
+
+    #[test]
+    fn kv_from_str_refuses_invalid_hex_saying_why() {
+        let parse = |s: &str| s.parse::<KvBytes>();
+        assert_eq!(parse("0x0"), Err(DecodeError::OddLength(1)));
+        assert_eq!(parse("0xabc"), Err(DecodeError::OddLength(3)));
+        assert_eq!(parse("0xzz"), Err(DecodeError::InvalidChar('z', 0)));
+        assert_eq!(parse("0x00g0"), Err(DecodeError::InvalidChar('g', 2)));
+        let err = parse("0x0").unwrap_err().to_string();
+        assert!(err.contains("odd number of hex digits"), "{err}");
     }
 
     #[test]
