@@ -5,6 +5,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
@@ -59,8 +60,12 @@ pub enum UserCommand {
     Key(KeyCommand),
     /// Write VALUE under KEY (text, or 0x-prefixed hex).
     Put {
-        key_name: String,
-        value: String,
+        // Every KvBytes argument names its parser: left to choose, clap would take
+        // `From<&str>`, which keeps `0x00ff` as six characters of text.
+        #[arg(value_name = "KEY", value_parser = KvBytes::from_str)]
+        key_name: KvBytes,
+        #[arg(value_parser = KvBytes::from_str)]
+        value: KvBytes,
         #[command(flatten)]
         key: KeyFile,
         #[command(flatten)]
@@ -71,7 +76,8 @@ pub enum UserCommand {
     },
     /// Delete KEY (only its owner may).
     Delete {
-        key_name: String,
+        #[arg(value_name = "KEY", value_parser = KvBytes::from_str)]
+        key_name: KvBytes,
         #[command(flatten)]
         key: KeyFile,
         #[command(flatten)]
@@ -81,31 +87,34 @@ pub enum UserCommand {
     },
     /// Read KEY from the last accepted state.
     Get {
-        key_name: String,
+        #[arg(value_name = "KEY", value_parser = KvBytes::from_str)]
+        key_name: KvBytes,
         #[command(flatten)]
         conn: Connection,
     },
     /// List keys starting with PREFIX.
     Ls {
-        #[arg(default_value = "")]
-        prefix: String,
+        #[arg(default_value = "", value_parser = KvBytes::from_str)]
+        prefix: KvBytes,
         #[arg(long, default_value_t = 100)]
         limit: u32,
         /// Continue after this key (the `next` of a previous page).
-        #[arg(long)]
-        after: Option<String>,
+        #[arg(long, value_parser = KvBytes::from_str)]
+        after: Option<KvBytes>,
         #[command(flatten)]
         conn: Connection,
     },
     /// Show a transaction's status.
     Status {
-        tx_id: String,
+        #[arg(value_name = "TX_ID")]
+        tx_id: Hex32,
         #[command(flatten)]
         conn: Connection,
     },
     /// Wait until a transaction is accepted (or dropped).
     Wait {
-        tx_id: String,
+        #[arg(value_name = "TX_ID")]
+        tx_id: Hex32,
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 60)]
         timeout: u64,
@@ -121,8 +130,6 @@ pub enum UserCommand {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    #[error("{0}")]
-    Usage(String),
     #[error("key file {path}: {reason}")]
     KeyFile { path: String, reason: String },
     #[error("calling {url}: {reason}")]
@@ -152,17 +159,6 @@ struct KeyDocument {
     secret_key: String,
     /// The account: the public key, hex.
     public_key: String,
-}
-
-fn parse_kv(text: &str) -> Result<Vec<u8>, CliError> {
-    serde_json::from_value::<KvBytes>(serde_json::Value::String(text.to_string()))
-        .map(|k| k.0)
-        .map_err(|e| CliError::Usage(format!("{text:?}: {e}")))
-}
-
-fn parse_tx_id(text: &str) -> Result<Hex32, CliError> {
-    text.parse::<Hex32>()
-        .map_err(|e| CliError::Usage(format!("transaction ID {text:?}: {e}")))
 }
 
 pub fn read_key(path: &Path) -> Result<SigningKey, CliError> {
@@ -247,13 +243,6 @@ fn print_json(value: &impl Serialize) {
     );
 }
 
-fn text_of(bytes: &KvBytes) -> String {
-    match serde_json::to_value(bytes) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => format!("0x{}", hex::encode(&bytes.0)),
-    }
-}
-
 pub async fn run(command: UserCommand) -> Result<(), CliError> {
     match command {
         UserCommand::Key(KeyCommand::New { key, json }) => {
@@ -274,8 +263,8 @@ pub async fn run(command: UserCommand) -> Result<(), CliError> {
             wait,
         } => {
             let op = Operation::Put {
-                key: parse_kv(&key_name)?,
-                value: parse_kv(&value)?,
+                key: key_name.0,
+                value: value.0,
             };
             write(op, &key, &conn, wait).await
         }
@@ -285,27 +274,17 @@ pub async fn run(command: UserCommand) -> Result<(), CliError> {
             conn,
             wait,
         } => {
-            let op = Operation::Delete {
-                key: parse_kv(&key_name)?,
-            };
+            let op = Operation::Delete { key: key_name.0 };
             write(op, &key, &conn, wait).await
         }
         UserCommand::Get { key_name, conn } => {
             let c = client(&conn.rpc)?;
-            let entry = c
-                .get(KvBytes(parse_kv(&key_name)?))
-                .await
-                .map_err(rpc_err(&conn.rpc))?;
+            let entry = c.get(key_name.clone()).await.map_err(rpc_err(&conn.rpc))?;
             if conn.json {
                 print_json(&entry);
             } else {
                 match entry {
-                    Some(e) => println!(
-                        "{}\n  owner  {}\n  height {}",
-                        text_of(&e.value),
-                        e.owner,
-                        e.height
-                    ),
+                    Some(e) => println!("{}\n  owner  {}\n  height {}", e.value, e.owner, e.height),
                     None => println!("(not found: {key_name})"),
                 }
             }
@@ -318,30 +297,26 @@ pub async fn run(command: UserCommand) -> Result<(), CliError> {
             conn,
         } => {
             let c = client(&conn.rpc)?;
-            let cursor = after.as_deref().map(parse_kv).transpose()?.map(KvBytes);
             let page = c
-                .list(KvBytes(parse_kv(&prefix)?), cursor, Some(limit))
+                .list(prefix, after, Some(limit))
                 .await
                 .map_err(rpc_err(&conn.rpc))?;
             if conn.json {
                 print_json(&page);
             } else {
                 for e in &page.entries {
-                    println!("{} = {}", text_of(&e.key), text_of(&e.value));
+                    println!("{} = {}", e.key, e.value);
                 }
                 if let Some(next) = &page.next_cursor {
-                    println!("(more: --after {})", text_of(next));
+                    println!("(more: --after {next})");
                 }
             }
             Ok(())
         }
         UserCommand::Status { tx_id, conn } => {
             let c = client(&conn.rpc)?;
-            let status = c
-                .tx_status(parse_tx_id(&tx_id)?)
-                .await
-                .map_err(rpc_err(&conn.rpc))?;
-            print_status(&tx_id, &status, conn.json);
+            let status = c.tx_status(tx_id).await.map_err(rpc_err(&conn.rpc))?;
+            print_status(&tx_id.to_string(), &status, conn.json);
             Ok(())
         }
         UserCommand::Wait {
@@ -350,8 +325,8 @@ pub async fn run(command: UserCommand) -> Result<(), CliError> {
             conn,
         } => {
             let c = client(&conn.rpc)?;
-            let status = wait_for(&c, &conn.rpc, parse_tx_id(&tx_id)?, timeout).await?;
-            print_status(&tx_id, &status, conn.json);
+            let status = wait_for(&c, &conn.rpc, tx_id, timeout).await?;
+            print_status(&tx_id.to_string(), &status, conn.json);
             Ok(())
         }
         UserCommand::Info { conn } => {
@@ -507,10 +482,30 @@ mod tests {
             .contains("does not match"));
     }
 
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: UserCommand,
+    }
+
     #[test]
     fn command_line_keys_follow_the_api_convention() {
-        assert_eq!(parse_kv("hello").unwrap(), b"hello");
-        assert_eq!(parse_kv("0x00ff").unwrap(), vec![0, 255]);
-        assert!(parse_kv("0xabc").is_err());
+        use clap::Parser;
+        let parsed = Cli::try_parse_from(["kvvm", "put", "hello", "0x00ff", "--rpc", "u"]).unwrap();
+        let UserCommand::Put {
+            key_name, value, ..
+        } = parsed.command
+        else {
+            panic!("not a put");
+        };
+        assert_eq!(key_name.0, b"hello");
+        assert_eq!(value.0, vec![0, 255]);
+        let odd = Cli::try_parse_from(["kvvm", "get", "0xabc", "--rpc", "u"])
+            .err()
+            .expect("odd hex is refused");
+        assert!(
+            odd.to_string().contains("odd number of hex digits"),
+            "{odd}"
+        );
     }
 }
