@@ -1,0 +1,45 @@
+//! The commands that only read: get, ls, status and info.
+
+use kvvm_rpc::{Hex32, KvBytes, KvvmApiClient};
+
+use super::connection::Rpc;
+use super::output::{print_entry, print_info, print_page, print_status};
+use super::{CliError, Connection};
+
+pub async fn get(key: KvBytes, conn: &Connection) -> Result<(), CliError> {
+    let rpc = Rpc::connect(conn)?;
+    let entry = rpc.client.get(key.clone()).await.map_err(rpc.fail())?;
+    print_entry(&key, &entry, conn.json);
+    Ok(())
+}
+
+pub async fn ls(
+    prefix: KvBytes,
+    after: Option<KvBytes>,
+    limit: u32,
+    conn: &Connection,
+) -> Result<(), CliError> {
+    let rpc = Rpc::connect(conn)?;
+    let page = rpc
+        .client
+        .list(prefix, after, Some(limit))
+        .await
+        .map_err(rpc.fail())?;
+    print_page(&page, conn.json);
+    Ok(())
+}
+
+pub async fn status(tx: Hex32, conn: &Connection) -> Result<(), CliError> {
+    let rpc = Rpc::connect(conn)?;
+    let status = rpc.client.tx_status(tx).await.map_err(rpc.fail())?;
+    print_status(&tx.to_string(), &status, conn.json);
+    Ok(())
+}
+
+pub async fn info(conn: &Connection) -> Result<(), CliError> {
+    let rpc = Rpc::connect(conn)?;
+    let info = rpc.client.chain_info().await.map_err(rpc.fail())?;
+    let tip = rpc.client.last_accepted().await.map_err(rpc.fail())?;
+    print_info(&info, &tip, conn.json);
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! The commands that write: put and delete sign and submit a transaction; wait follows one.
+
+use std::time::{Duration, Instant};
+
+use kvvm_rpc::{Hex32, HexBytes, KvvmApiClient, SubmitResult, TxStatus, TxStatusView};
+
+use super::connection::Rpc;
+use super::key::read_key;
+use super::output::{print_json, print_status};
+use super::{CliError, Connection, KeyFile};
+use crate::tx::{Operation, UnsignedTx};
+
+/// Signs `op` with the key file's key, submits it, and either reports the submission or, with
+/// `wait`, the transaction's fate.
+pub async fn write(
+    op: Operation,
+    key: &KeyFile,
+    conn: &Connection,
+    wait: bool,
+) -> Result<(), CliError> {
+    let signer = read_key(&key.path)?;
+    let rpc = Rpc::connect(conn)?;
+    let (submitted, nonce) = submit(&rpc, &signer, op).await?;
+    let id = submitted.tx_id;
+    if !wait {
+        if conn.json {
+            print_json(&submitted);
+        } else {
+            println!("submitted {id} (nonce {nonce})");
+        }
+        return Ok(());
+    }
+    let status = wait_for(&rpc, id, 60).await?;
+    print_status(&id.to_string(), &status, conn.json);
+    Ok(())
+}
+
+/// Builds the transaction at the sender's next nonce for this chain, and submits it.
+async fn submit(
+    rpc: &Rpc,
+    signer: &ed25519_dalek::SigningKey,
+    op: Operation,
+) -> Result<(SubmitResult, u64), CliError> {
+    let sender = signer.verifying_key().to_bytes();
+    let info = rpc.client.chain_info().await.map_err(rpc.fail())?;
+    let nonce = rpc
+        .client
+        .nonce(Hex32(sender))
+        .await
+        .map_err(rpc.fail())?
+        .next;
+    let signed = UnsignedTx {
+        chain_id: info.chain_id_hex.0,
+        sender,
+        nonce,
+        ops: vec![op],
+    }
+    .sign(signer);
+    let bytes = borsh::to_vec(&signed).expect("a transaction serializes");
+    let submitted = rpc
+        .client
+        .submit_tx(HexBytes(bytes))
+        .await
+        .map_err(rpc.fail())?;
+    Ok((submitted, nonce))
+}
+
+pub async fn wait(tx: Hex32, timeout_secs: u64, conn: &Connection) -> Result<(), CliError> {
+    let rpc = Rpc::connect(conn)?;
+    let status = wait_for(&rpc, tx, timeout_secs).await?;
+    print_status(&tx.to_string(), &status, conn.json);
+    Ok(())
+}
+
+/// Polls the transaction's status until it is decided or `timeout_secs` have passed.
+async fn wait_for(rpc: &Rpc, id: Hex32, timeout_secs: u64) -> Result<TxStatusView, CliError> {
+    let deadline = Instant::now() + Duration::from_secs(timeout_secs);
+    loop {
+        let status = rpc.client.tx_status(id).await.map_err(rpc.fail())?;
+        match status.status {
+            TxStatus::Accepted => return Ok(status),
+            TxStatus::Rejected | TxStatus::Dropped => {
+                return Err(CliError::NotAccepted {
+                    tx: id.to_string(),
+                    status: format!("{:?}", status.status).to_lowercase(),
+                    reason: status.reason.unwrap_or_default(),
+                })
+            }
+            TxStatus::Pending | TxStatus::Unknown => {}
+        }
+        if Instant::now() >= deadline {
+            return Err(CliError::Timeout(id.to_string()));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
