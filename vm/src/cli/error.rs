@@ -12,6 +12,6 @@ pub enum CliError {
         status: String,
         reason: String,
     },
-    #[error("transaction {0} is still pending after the timeout")]
-    Timeout(String),
+    #[error("transaction {tx} is still pending after {secs} s (--timeout)")]
+    Timeout { tx: String, secs: u64 },
 }

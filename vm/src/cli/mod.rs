@@ -15,6 +15,7 @@ mod write;
 
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use kvvm_rpc::types::{Hex32, KvBytes};
@@ -39,6 +40,33 @@ pub struct KeyFile {
     /// The key file (created by `kvvm key new`).
     #[arg(long = "key", env = "KVVM_KEY", default_value_os_t = key::default_key_path())]
     pub path: PathBuf,
+}
+
+// How long to wait for a transaction's fate: `wait` and `put`/`delete --wait` share it. (A doc
+// comment here would become the about text of every command that flattens it.)
+#[derive(Args, Clone, Copy, Debug)]
+pub struct Timeout {
+    /// Give up waiting after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub timeout: u64,
+}
+
+impl Timeout {
+    pub fn duration(self) -> Duration {
+        Duration::from_secs(self.timeout)
+    }
+}
+
+// `--wait [--timeout SECONDS]` of the commands that submit a transaction; a timeout alone would
+// silently do nothing, so it requires `--wait`.
+#[derive(Args, Clone, Copy, Debug)]
+#[command(mut_arg("timeout", |a| a.requires("wait")))]
+pub struct Await {
+    /// Wait until the transaction is accepted (or refused, or dropped).
+    #[arg(long)]
+    pub wait: bool,
+    #[command(flatten)]
+    pub timeout: Timeout,
 }
 
 #[derive(Subcommand)]
@@ -76,9 +104,8 @@ pub enum UserCommand {
         key: KeyFile,
         #[command(flatten)]
         conn: Connection,
-        /// Wait until the transaction is accepted.
-        #[arg(long)]
-        wait: bool,
+        #[command(flatten)]
+        wait: Await,
     },
     /// Delete KEY (only its owner may).
     Delete {
@@ -88,8 +115,8 @@ pub enum UserCommand {
         key: KeyFile,
         #[command(flatten)]
         conn: Connection,
-        #[arg(long)]
-        wait: bool,
+        #[command(flatten)]
+        wait: Await,
     },
     /// Read KEY from the last accepted state.
     Get {
@@ -121,9 +148,8 @@ pub enum UserCommand {
     Wait {
         #[arg(value_name = "TX_ID")]
         tx_id: Hex32,
-        /// Give up after this many seconds.
-        #[arg(long, default_value_t = 60)]
-        timeout: u64,
+        #[command(flatten)]
+        timeout: Timeout,
         #[command(flatten)]
         conn: Connection,
     },
@@ -169,7 +195,7 @@ pub async fn run(command: UserCommand) -> Result<(), CliError> {
             tx_id,
             timeout,
             conn,
-        } => write::wait(tx_id, timeout, &conn).await,
+        } => write::wait(tx_id, timeout.duration(), &conn).await,
         C::Info { conn } => read::info(&conn).await,
     }
 }
@@ -188,6 +214,7 @@ fn run_key(command: KeyCommand) -> Result<(), CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::{CommandFactory, Parser};
 
     #[derive(clap::Parser)]
     struct Cli {
@@ -195,24 +222,50 @@ mod tests {
         command: UserCommand,
     }
 
+    fn parse(args: &[&str]) -> Result<UserCommand, clap::Error> {
+        let all = ["kvvm"].iter().chain(args).chain(&["--rpc", "u"]);
+        Cli::try_parse_from(all).map(|c| c.command)
+    }
+
+    #[test]
+    fn commands_are_well_formed() {
+        Cli::command().debug_assert();
+    }
+
     #[test]
     fn command_line_keys_follow_the_api_convention() {
-        use clap::Parser;
-        let parsed = Cli::try_parse_from(["kvvm", "put", "hello", "0x00ff", "--rpc", "u"]).unwrap();
-        let UserCommand::Put {
+        let Ok(UserCommand::Put {
             key_name, value, ..
-        } = parsed.command
+        }) = parse(&["put", "hello", "0x00ff"])
         else {
             panic!("not a put");
         };
         assert_eq!(key_name.0, b"hello");
         assert_eq!(value.0, vec![0, 255]);
-        let odd = Cli::try_parse_from(["kvvm", "get", "0xabc", "--rpc", "u"])
-            .err()
-            .expect("odd hex is refused");
+        let odd = parse(&["get", "0xabc"]).err().expect("odd hex is refused");
         assert!(
             odd.to_string().contains("odd number of hex digits"),
             "{odd}"
         );
+    }
+
+    #[test]
+    fn put_and_delete_wait_as_long_as_the_wait_command() {
+        let Ok(UserCommand::Wait { timeout, .. }) = parse(&["wait", &"ab".repeat(32)]) else {
+            panic!("not a wait");
+        };
+        let Ok(UserCommand::Put { wait, .. }) = parse(&["put", "k", "v", "--wait"]) else {
+            panic!("not a put");
+        };
+        assert!(wait.wait);
+        assert_eq!(wait.timeout.duration(), timeout.duration());
+        let Ok(UserCommand::Delete { wait, .. }) =
+            parse(&["delete", "k", "--wait", "--timeout", "5"])
+        else {
+            panic!("not a delete");
+        };
+        assert_eq!(wait.timeout.duration(), Duration::from_secs(5));
+        let alone = parse(&["put", "k", "v", "--timeout", "5"]).err();
+        assert!(alone.is_some_and(|e| e.to_string().contains("--wait")));
     }
 }

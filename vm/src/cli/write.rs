@@ -7,22 +7,22 @@ use kvvm_rpc::{Hex32, HexBytes, KvvmApiClient, SubmitResult, TxStatus, TxStatusV
 use super::connection::Rpc;
 use super::key::read_key;
 use super::output::{print_json, print_status};
-use super::{CliError, Connection, KeyFile};
+use super::{Await, CliError, Connection, KeyFile};
 use crate::tx::{Operation, UnsignedTx};
 
 /// Signs `op` with the key file's key, submits it, and either reports the submission or, with
-/// `wait`, the transaction's fate.
+/// `--wait`, the transaction's fate.
 pub async fn write(
     op: Operation,
     key: &KeyFile,
     conn: &Connection,
-    wait: bool,
+    wait: Await,
 ) -> Result<(), CliError> {
     let signer = read_key(&key.path)?;
     let rpc = Rpc::connect(conn)?;
     let (submitted, nonce) = submit(&rpc, &signer, op).await?;
     let id = submitted.tx_id;
-    if !wait {
+    if !wait.wait {
         if conn.json {
             print_json(&submitted);
         } else {
@@ -30,7 +30,7 @@ pub async fn write(
         }
         return Ok(());
     }
-    let status = wait_for(&rpc, id, 60).await?;
+    let status = wait_for(&rpc, id, wait.timeout.duration()).await?;
     print_status(&id.to_string(), &status, conn.json);
     Ok(())
 }
@@ -65,16 +65,16 @@ async fn submit(
     Ok((submitted, nonce))
 }
 
-pub async fn wait(tx: Hex32, timeout_secs: u64, conn: &Connection) -> Result<(), CliError> {
+pub async fn wait(tx: Hex32, timeout: Duration, conn: &Connection) -> Result<(), CliError> {
     let rpc = Rpc::connect(conn)?;
-    let status = wait_for(&rpc, tx, timeout_secs).await?;
+    let status = wait_for(&rpc, tx, timeout).await?;
     print_status(&tx.to_string(), &status, conn.json);
     Ok(())
 }
 
-/// Polls the transaction's status until it is decided or `timeout_secs` have passed.
-async fn wait_for(rpc: &Rpc, id: Hex32, timeout_secs: u64) -> Result<TxStatusView, CliError> {
-    let deadline = Instant::now() + Duration::from_secs(timeout_secs);
+/// Polls the transaction's status until it is decided or `timeout` has passed.
+async fn wait_for(rpc: &Rpc, id: Hex32, timeout: Duration) -> Result<TxStatusView, CliError> {
+    let deadline = Instant::now() + timeout;
     loop {
         let status = rpc.client.tx_status(id).await.map_err(rpc.fail())?;
         match status.status {
@@ -89,7 +89,10 @@ async fn wait_for(rpc: &Rpc, id: Hex32, timeout_secs: u64) -> Result<TxStatusVie
             TxStatus::Pending | TxStatus::Unknown => {}
         }
         if Instant::now() >= deadline {
-            return Err(CliError::Timeout(id.to_string()));
+            return Err(CliError::Timeout {
+                tx: id.to_string(),
+                secs: timeout.as_secs(),
+            });
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
