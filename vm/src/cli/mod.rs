@@ -4,9 +4,11 @@
 //! as given, or bytes as `0x`-prefixed hex. Output is for people by default and JSON with `--json`.
 //!
 //! One file per job: this one declares the commands and dispatches them; [`key`] keeps the key
-//! file, `connection` makes the client, `write` and `read` run the commands, `output` prints.
+//! file, [`connection`] finds the URL and makes the client, [`env`] holds the environment they
+//! consult, `write` and `read` run the commands, `output` prints.
 
-mod connection;
+pub mod connection;
+pub mod env;
 mod error;
 pub mod key;
 mod output;
@@ -20,16 +22,17 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use kvvm_rpc::types::{Hex32, KvBytes};
 
+pub use env::CliEnv;
 pub use error::CliError;
 pub use key::{read_key, write_new_key};
 
-use crate::tx::Operation;
-
 #[derive(Args, Clone)]
 pub struct Connection {
-    /// The chain's JSON-RPC URL, e.g. http://127.0.0.1:9650/ext/bc/<chainID>/rpc
-    #[arg(long, env = "KVVM_RPC")]
-    pub rpc: String,
+    /// The chain's JSON-RPC URL, e.g. http://127.0.0.1:9650/ext/bc/<chainID>/rpc. Default:
+    /// $KVVM_RPC, else node 1 of the network scripts/run-network.sh started (from
+    /// $KVVM_CACHE/network.json, the cache defaulting to ~/.cache/kvvm).
+    #[arg(long, value_name = "URL")]
+    pub rpc: Option<String>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -160,7 +163,12 @@ pub enum UserCommand {
     },
 }
 
+/// Runs `command` in the process's environment.
 pub async fn run(command: UserCommand) -> Result<(), CliError> {
+    run_in(command, &CliEnv::from_process()).await
+}
+
+pub async fn run_in(command: UserCommand, env: &CliEnv) -> Result<(), CliError> {
     use UserCommand as C;
     match command {
         C::Key(command) => run_key(command),
@@ -170,33 +178,27 @@ pub async fn run(command: UserCommand) -> Result<(), CliError> {
             key,
             conn,
             wait,
-        } => {
-            let op = Operation::Put {
-                key: key_name.0,
-                value: value.0,
-            };
-            write::write(op, &key, &conn, wait).await
-        }
+        } => write::put(key_name, value, &key, &conn, wait, env).await,
         C::Delete {
             key_name,
             key,
             conn,
             wait,
-        } => write::write(Operation::Delete { key: key_name.0 }, &key, &conn, wait).await,
-        C::Get { key_name, conn } => read::get(key_name, &conn).await,
+        } => write::delete(key_name, &key, &conn, wait, env).await,
+        C::Get { key_name, conn } => read::get(key_name, &conn, env).await,
         C::Ls {
             prefix,
             limit,
             after,
             conn,
-        } => read::ls(prefix, after, limit, &conn).await,
-        C::Status { tx_id, conn } => read::status(tx_id, &conn).await,
+        } => read::ls(prefix, after, limit, &conn, env).await,
+        C::Status { tx_id, conn } => read::status(tx_id, &conn, env).await,
         C::Wait {
             tx_id,
             timeout,
             conn,
-        } => write::wait(tx_id, timeout.duration(), &conn).await,
-        C::Info { conn } => read::info(&conn).await,
+        } => write::wait(tx_id, timeout.duration(), &conn, env).await,
+        C::Info { conn } => read::info(&conn, env).await,
     }
 }
 

@@ -4,10 +4,10 @@ use kvvm_rpc::{Hex32, KvBytes, KvvmApiClient};
 
 use super::connection::Rpc;
 use super::output::{print_entry, print_info, print_page, print_status};
-use super::{CliError, Connection};
+use super::{CliEnv, CliError, Connection};
 
-pub async fn get(key: KvBytes, conn: &Connection) -> Result<(), CliError> {
-    let rpc = Rpc::connect(conn)?;
+pub async fn get(key: KvBytes, conn: &Connection, env: &CliEnv) -> Result<(), CliError> {
+    let rpc = Rpc::connect(conn, env)?;
     let entry = rpc.client.get(key.clone()).await.map_err(rpc.fail())?;
     print_entry(&key, &entry, conn.json);
     Ok(())
@@ -18,8 +18,9 @@ pub async fn ls(
     after: Option<KvBytes>,
     limit: u32,
     conn: &Connection,
+    env: &CliEnv,
 ) -> Result<(), CliError> {
-    let rpc = Rpc::connect(conn)?;
+    let rpc = Rpc::connect(conn, env)?;
     let page = rpc
         .client
         .list(prefix, after, Some(limit))
@@ -29,15 +30,15 @@ pub async fn ls(
     Ok(())
 }
 
-pub async fn status(tx: Hex32, conn: &Connection) -> Result<(), CliError> {
-    let rpc = Rpc::connect(conn)?;
+pub async fn status(tx: Hex32, conn: &Connection, env: &CliEnv) -> Result<(), CliError> {
+    let rpc = Rpc::connect(conn, env)?;
     let status = rpc.client.tx_status(tx).await.map_err(rpc.fail())?;
     print_status(&tx.to_string(), &status, conn.json);
     Ok(())
 }
 
-pub async fn info(conn: &Connection) -> Result<(), CliError> {
-    let rpc = Rpc::connect(conn)?;
+pub async fn info(conn: &Connection, env: &CliEnv) -> Result<(), CliError> {
+    let rpc = Rpc::connect(conn, env)?;
     let info = rpc.client.chain_info().await.map_err(rpc.fail())?;
     let tip = rpc.client.last_accepted().await.map_err(rpc.fail())?;
     print_info(&info, &tip, conn.json);

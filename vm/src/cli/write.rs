@@ -2,43 +2,79 @@
 
 use std::time::{Duration, Instant};
 
-use kvvm_rpc::{Hex32, HexBytes, KvvmApiClient, SubmitResult, TxStatus, TxStatusView};
+use ed25519_dalek::SigningKey;
+use kvvm_rpc::{Hex32, HexBytes, KvBytes, KvvmApiClient, SubmitResult, TxStatus, TxStatusView};
 
 use super::connection::Rpc;
 use super::key::read_key;
 use super::output::{print_json, print_status};
-use super::{Await, CliError, Connection, KeyFile};
+use super::{Await, CliEnv, CliError, Connection, KeyFile};
 use crate::tx::{Operation, UnsignedTx};
 
-/// Signs `op` with the key file's key, submits it, and either reports the submission or, with
-/// `--wait`, the transaction's fate.
-pub async fn write(
-    op: Operation,
-    key: &KeyFile,
+pub async fn put(
+    key: KvBytes,
+    value: KvBytes,
+    key_file: &KeyFile,
     conn: &Connection,
     wait: Await,
+    env: &CliEnv,
 ) -> Result<(), CliError> {
-    let signer = read_key(&key.path)?;
-    let rpc = Rpc::connect(conn)?;
-    let (submitted, nonce) = submit(&rpc, &signer, op).await?;
+    let rpc = Rpc::connect(conn, env)?;
+    let signer = read_key(&key_file.path)?;
+    let op = Operation::Put {
+        key: key.0,
+        value: value.0,
+    };
+    write(&rpc, &signer, op, wait, conn.json).await
+}
+
+pub async fn delete(
+    key: KvBytes,
+    key_file: &KeyFile,
+    conn: &Connection,
+    wait: Await,
+    env: &CliEnv,
+) -> Result<(), CliError> {
+    let rpc = Rpc::connect(conn, env)?;
+    let signer = read_key(&key_file.path)?;
+    write(
+        &rpc,
+        &signer,
+        Operation::Delete { key: key.0 },
+        wait,
+        conn.json,
+    )
+    .await
+}
+
+/// Submits `op` signed by `signer`, and reports either the submission or, with `--wait`, the
+/// transaction's fate.
+async fn write(
+    rpc: &Rpc,
+    signer: &SigningKey,
+    op: Operation,
+    wait: Await,
+    json: bool,
+) -> Result<(), CliError> {
+    let (submitted, nonce) = submit(rpc, signer, op).await?;
     let id = submitted.tx_id;
     if !wait.wait {
-        if conn.json {
+        if json {
             print_json(&submitted);
         } else {
             println!("submitted {id} (nonce {nonce})");
         }
         return Ok(());
     }
-    let status = wait_for(&rpc, id, wait.timeout.duration()).await?;
-    print_status(&id.to_string(), &status, conn.json);
+    let status = wait_for(rpc, id, wait.timeout.duration()).await?;
+    print_status(&id.to_string(), &status, json);
     Ok(())
 }
 
 /// Builds the transaction at the sender's next nonce for this chain, and submits it.
 async fn submit(
     rpc: &Rpc,
-    signer: &ed25519_dalek::SigningKey,
+    signer: &SigningKey,
     op: Operation,
 ) -> Result<(SubmitResult, u64), CliError> {
     let sender = signer.verifying_key().to_bytes();
@@ -65,8 +101,13 @@ async fn submit(
     Ok((submitted, nonce))
 }
 
-pub async fn wait(tx: Hex32, timeout: Duration, conn: &Connection) -> Result<(), CliError> {
-    let rpc = Rpc::connect(conn)?;
+pub async fn wait(
+    tx: Hex32,
+    timeout: Duration,
+    conn: &Connection,
+    env: &CliEnv,
+) -> Result<(), CliError> {
+    let rpc = Rpc::connect(conn, env)?;
     let status = wait_for(&rpc, tx, timeout).await?;
     print_status(&tx.to_string(), &status, conn.json);
     Ok(())
