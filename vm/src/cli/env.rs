@@ -11,6 +11,8 @@ use std::path::PathBuf;
 pub struct CliEnv {
     /// `KVVM_RPC`: the JSON-RPC URL when `--rpc` is not given.
     pub rpc: Option<String>,
+    /// `KVVM_KEY`: the key file when `--key` is not given.
+    pub key: Option<PathBuf>,
     /// `KVVM_CACHE`: where scripts/run-network.sh keeps what it builds and runs.
     pub cache: Option<PathBuf>,
     /// `HOME`.
@@ -23,9 +25,17 @@ impl CliEnv {
         Self {
             // A URL that is not UTF-8 could not be a URL at all; treat it as unset.
             rpc: var("KVVM_RPC").and_then(|v| OsString::into_string(v).ok()),
+            key: var("KVVM_KEY").map(PathBuf::from),
             cache: var("KVVM_CACHE").map(PathBuf::from),
             home: var("HOME").map(PathBuf::from),
         }
+    }
+
+    /// The key file used when none is named: `$HOME/.kvvm/key.json` (without a HOME, in the
+    /// current directory).
+    pub fn default_key_file(&self) -> PathBuf {
+        let home = self.home.clone().unwrap_or_else(|| PathBuf::from("."));
+        home.join(".kvvm").join("key.json")
     }
 
     /// Where scripts/run-network.sh writes the summary of the network it started:

@@ -1,4 +1,9 @@
 //! The key file: an ed25519 secret seed and its public key, as JSON readable only by its owner.
+//!
+//! Which file: `--key`, else `KVVM_KEY`, else `~/.kvvm/key.json`. Only that last, default file is
+//! created by a `put` that finds it missing, so a newcomer's first write just works; a file named
+//! by flag or environment is never created behind one's back, since a typo in its path would
+//! otherwise sign with a new, empty account.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -6,14 +11,50 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 
-use super::CliError;
+use super::{CliEnv, CliError};
 
-pub(super) fn default_key_path() -> PathBuf {
-    std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join(".kvvm")
-        .join("key.json")
+/// The key file a command uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyChoice {
+    pub path: PathBuf,
+    /// Neither `--key` nor `KVVM_KEY` named it.
+    pub is_default: bool,
+}
+
+pub fn choose(flag: Option<&Path>, env: &CliEnv) -> KeyChoice {
+    match flag.or(env.key.as_deref()) {
+        Some(path) => KeyChoice {
+            path: path.to_path_buf(),
+            is_default: false,
+        },
+        None => KeyChoice {
+            path: env.default_key_file(),
+            is_default: true,
+        },
+    }
+}
+
+/// The key a `put` signs with: the chosen file's, or, for a default file that does not exist yet,
+/// a new one written there, which is announced on `notice` (stderr) with the account it makes.
+pub fn load_or_create(choice: &KeyChoice, notice: &mut dyn Write) -> Result<SigningKey, CliError> {
+    if !choice.is_default || choice.path.exists() {
+        return read_key(&choice.path);
+    }
+    match write_new_key(&choice.path) {
+        Ok(key) => {
+            // Nothing useful to do if stderr is gone: the key file is written either way.
+            let _ = writeln!(
+                notice,
+                "kvvm: created key file {} (mode 0600) for account {}; keep it, it owns what you write",
+                choice.path.display(),
+                hex::encode(key.verifying_key().to_bytes())
+            );
+            Ok(key)
+        }
+        // Another command created it in the meantime.
+        Err(_) if choice.path.exists() => read_key(&choice.path),
+        Err(e) => Err(e),
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -97,6 +138,76 @@ mod tests {
         assert_eq!(read_key(&path).unwrap().to_bytes(), key.to_bytes());
         let again = write_new_key(&path).unwrap_err();
         assert!(again.to_string().contains("already exists"), "{again}");
+    }
+
+    fn home(dir: &Path) -> CliEnv {
+        CliEnv {
+            home: Some(dir.to_path_buf()),
+            ..CliEnv::default()
+        }
+    }
+
+    #[test]
+    fn the_flag_wins_then_kvvm_key_then_the_default() {
+        let mut env = home(Path::new("/h"));
+        let default = choose(None, &env);
+        assert_eq!(default.path, Path::new("/h/.kvvm/key.json"));
+        assert!(default.is_default);
+        env.key = Some("/from-env".into());
+        assert_eq!(
+            choose(None, &env),
+            KeyChoice {
+                path: "/from-env".into(),
+                is_default: false
+            }
+        );
+        let flag = choose(Some(Path::new("/from-flag")), &env);
+        assert_eq!(flag.path, Path::new("/from-flag"));
+        assert!(!flag.is_default);
+    }
+
+    #[test]
+    fn a_missing_default_key_is_created_once_and_announced() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let choice = choose(None, &home(dir.path()));
+        let mut notice = Vec::new();
+        let created = load_or_create(&choice, &mut notice).unwrap();
+        let notice = String::from_utf8(notice).unwrap();
+        assert!(notice.contains("created key file"), "{notice}");
+        assert!(
+            notice.contains(&choice.path.display().to_string()),
+            "{notice}"
+        );
+        let account = hex::encode(created.verifying_key().to_bytes());
+        assert!(notice.contains(&account), "{notice}");
+        let mode = std::fs::metadata(&choice.path)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+
+        let mut again = Vec::new();
+        let reused = load_or_create(&choice, &mut again).unwrap();
+        assert_eq!(reused.to_bytes(), created.to_bytes());
+        assert!(again.is_empty(), "announced twice");
+    }
+
+    #[test]
+    fn a_named_key_file_is_never_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut env = home(dir.path());
+        let named = dir.path().join("typo.json");
+        let by_flag = choose(Some(&named), &env);
+        env.key = Some(named.clone());
+        let by_env = choose(None, &env);
+        for choice in [by_flag, by_env] {
+            let err = load_or_create(&choice, &mut Vec::new()).unwrap_err();
+            assert!(err.to_string().contains("kvvm key new"), "{err}");
+            assert!(!named.exists());
+        }
+        assert!(!env.default_key_file().exists());
     }
 
     #[test]

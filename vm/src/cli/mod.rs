@@ -40,9 +40,10 @@ pub struct Connection {
 
 #[derive(Args, Clone)]
 pub struct KeyFile {
-    /// The key file (created by `kvvm key new`).
-    #[arg(long = "key", env = "KVVM_KEY", default_value_os_t = key::default_key_path())]
-    pub path: PathBuf,
+    /// The key file (`kvvm key new` makes one). Default: $KVVM_KEY, else ~/.kvvm/key.json, which
+    /// the first `put` creates if it is missing.
+    #[arg(long = "key", value_name = "FILE")]
+    pub path: Option<PathBuf>,
 }
 
 // How long to wait for a transaction's fate: `wait` and `put`/`delete --wait` share it. (A doc
@@ -171,7 +172,7 @@ pub async fn run(command: UserCommand) -> Result<(), CliError> {
 pub async fn run_in(command: UserCommand, env: &CliEnv) -> Result<(), CliError> {
     use UserCommand as C;
     match command {
-        C::Key(command) => run_key(command),
+        C::Key(command) => run_key(command, env),
         C::Put {
             key_name,
             value,
@@ -203,12 +204,17 @@ pub async fn run_in(command: UserCommand, env: &CliEnv) -> Result<(), CliError> 
 }
 
 /// `key new` and `key show` both print the account and where its key file is.
-fn run_key(command: KeyCommand) -> Result<(), CliError> {
+fn run_key(command: KeyCommand, env: &CliEnv) -> Result<(), CliError> {
+    let path_of = |key: KeyFile| key::choose(key.path.as_deref(), env).path;
     match command {
         KeyCommand::New { key, json } => {
-            output::show_key(&key.path, &write_new_key(&key.path)?, json)
+            let path = path_of(key);
+            output::show_key(&path, &write_new_key(&path)?, json);
         }
-        KeyCommand::Show { key, json } => output::show_key(&key.path, &read_key(&key.path)?, json),
+        KeyCommand::Show { key, json } => {
+            let path = path_of(key);
+            output::show_key(&path, &read_key(&path)?, json);
+        }
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use ed25519_dalek::SigningKey;
 use kvvm_rpc::{Hex32, HexBytes, KvBytes, KvvmApiClient, SubmitResult, TxStatus, TxStatusView};
 
 use super::connection::Rpc;
-use super::key::read_key;
+use super::key::{self, read_key};
 use super::output::{print_json, print_status};
 use super::{Await, CliEnv, CliError, Connection, KeyFile};
 use crate::tx::{Operation, UnsignedTx};
@@ -19,8 +19,10 @@ pub async fn put(
     wait: Await,
     env: &CliEnv,
 ) -> Result<(), CliError> {
+    // The URL first: with no network to write to, a put should not leave a new key file behind.
     let rpc = Rpc::connect(conn, env)?;
-    let signer = read_key(&key_file.path)?;
+    let choice = key::choose(key_file.path.as_deref(), env);
+    let signer = key::load_or_create(&choice, &mut std::io::stderr())?;
     let op = Operation::Put {
         key: key.0,
         value: value.0,
@@ -36,7 +38,7 @@ pub async fn delete(
     env: &CliEnv,
 ) -> Result<(), CliError> {
     let rpc = Rpc::connect(conn, env)?;
-    let signer = read_key(&key_file.path)?;
+    let signer = read_key(&key::choose(key_file.path.as_deref(), env).path)?;
     write(
         &rpc,
         &signer,
