@@ -106,6 +106,30 @@ fn path_of(url: &str) -> String {
     url.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap()
 }
 
+/// Runs a CLI command that waits for its transaction, building blocks meanwhile as consensus would.
+async fn output_while_producing(
+    plugin: &mut Plugin,
+    mut command: tokio::process::Command,
+) -> std::process::Output {
+    let mut child = command.spawn().unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        plugin.produce_block(Duration::from_millis(200)).await;
+    };
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let mut out = child.stdout.take().unwrap();
+    out.read_to_end(&mut stdout).await.unwrap();
+    let mut err = child.stderr.take().unwrap();
+    err.read_to_end(&mut stderr).await.unwrap();
+    std::process::Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn write_then_read_status_blocks_and_chain_info() {
     let mut n = node().await;
@@ -552,30 +576,16 @@ async fn cli_writes_reads_and_reports_through_the_api() {
     let account = account["account"].as_str().unwrap().to_string();
 
     // `put --wait` returns once accepted, so play consensus while it waits.
-    let mut put = kvvm(&[
+    let put = kvvm(&[
         "put",
         "cli/greeting",
         "hello from the cli",
         "--wait",
         "--json",
-    ])
-    .spawn()
-    .unwrap();
-    let status = loop {
-        if let Some(status) = put.try_wait().unwrap() {
-            break status;
-        }
-        n.plugin.produce_block(Duration::from_millis(200)).await;
-    };
-    let mut out = String::new();
-    put.stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .await
-        .unwrap();
-    assert!(status.success(), "put failed: {out}");
-    let accepted: serde_json::Value = serde_json::from_str(&out).unwrap();
+    ]);
+    let put = output_while_producing(&mut n.plugin, put).await;
+    assert!(put.status.success(), "put failed: {put:?}");
+    let accepted: serde_json::Value = serde_json::from_slice(&put.stdout).unwrap();
     assert_eq!(accepted["status"], "accepted");
 
     let got = kvvm(&["get", "cli/greeting", "--json"])
@@ -616,6 +626,60 @@ async fn cli_writes_reads_and_reports_through_the_api() {
         .await
         .unwrap();
     assert!(String::from_utf8_lossy(&missing.stderr).contains("kvvm key new"));
+    n.plugin.stop().await;
+}
+
+/// What the Quick start leaves a newcomer with: no key, no flags, only the network summary that
+/// scripts/run-network.sh wrote under KVVM_CACHE. `kvvm put hello world` must work as typed.
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_without_flags_uses_the_network_summary_and_creates_a_key() {
+    let mut n = node().await;
+    let home = tempfile::tempdir().unwrap();
+    let cache = home.path().join("cache");
+    std::fs::create_dir(&cache).unwrap();
+    let summary = cache.join("network.json");
+    let nodes = serde_json::json!({ "nodes": [{ "nodeID": "NodeID-1", "rpcURL": n.url }] });
+    std::fs::write(&summary, nodes.to_string()).unwrap();
+    let kvvm = |args: &[&str]| {
+        let mut cmd = tokio::process::Command::new(KVVM);
+        cmd.args(args)
+            .env_remove("KVVM_RPC")
+            .env_remove("KVVM_KEY")
+            .env("HOME", home.path())
+            .env("KVVM_CACHE", &cache)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd
+    };
+
+    let put = kvvm(&["put", "hello", "world", "--wait", "--timeout", "30"]);
+    let put = output_while_producing(&mut n.plugin, put).await;
+    assert!(put.status.success(), "put failed: {put:?}");
+    let key_file = home.path().join(".kvvm").join("key.json");
+    assert!(key_file.exists());
+    let said = String::from_utf8_lossy(&put.stderr);
+    assert!(said.contains("created key file"), "{said}");
+    assert!(said.contains(&key_file.display().to_string()), "{said}");
+
+    let got = kvvm(&["get", "hello"]).output().await.unwrap();
+    assert!(got.status.success(), "{got:?}");
+    assert!(String::from_utf8_lossy(&got.stdout).starts_with("world\n"));
+    let again = kvvm(&["put", "hello", "again"]).output().await.unwrap();
+    assert!(again.status.success(), "{again:?}");
+    assert!(
+        again.stderr.is_empty(),
+        "the key was announced twice: {again:?}"
+    );
+
+    // Once the network is gone (run-network.sh stop removes the summary), say how to get one.
+    std::fs::remove_file(&summary).unwrap();
+    let lost = kvvm(&["get", "hello"]).output().await.unwrap();
+    assert!(!lost.status.success());
+    let said = String::from_utf8_lossy(&lost.stderr);
+    assert!(
+        said.contains("scripts/run-network.sh") && said.contains("--rpc"),
+        "{said}"
+    );
     n.plugin.stop().await;
 }
 
