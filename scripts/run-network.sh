@@ -8,7 +8,9 @@
 # libclang-dev), builds AvalancheGo from the Go module proxy (scripts/build-avalanchego.sh),
 # builds and installs the kvvm plugin (scripts/install-plugin.sh), builds the tmpnet program in
 # tests/network, and starts the network (3 nodes unless --nodes says otherwise). It prints each
-# node's JSON-RPC URL, a first command to try, and how long it all took.
+# node's JSON-RPC URL, a first write and read to try with the kvvm binary it built (they run as
+# printed: the CLI finds node 1's URL in network.json, and its first write creates a key), and
+# how long it all took.
 #
 # Environment:
 #   KVVM_CACHE           where everything built or run is kept (default $HOME/.cache/kvvm):
@@ -39,6 +41,24 @@ stop_network() {
     return 1
   fi
   "$NETBIN" stop --network-dir "$NETWORKS/latest"
+  # The kvvm CLI takes its default URL from the summary: once the nodes are gone, it should say
+  # that no network runs rather than fail to connect.
+  rm -f "$SUMMARY"
+}
+
+# The kvvm command line the suggested first commands start with: the release binary
+# install-plugin.sh built, as the caller can run it from where they are. It needs no --rpc since
+# the CLI reads $SUMMARY, but only under the same KVVM_CACHE, so a cache other than the default is
+# spelled out.
+cli_command() {
+  local bin="$ROOT/target/release/kvvm"
+  case "$bin" in "$PWD"/*) bin="./${bin#"$PWD"/}" ;; esac
+  local cli
+  cli="$(printf '%q' "$bin")"
+  if [ "$KVVM_CACHE" != "$HOME/.cache/kvvm" ]; then
+    cli="KVVM_CACHE=$(printf '%q' "$KVVM_CACHE") $cli"
+  fi
+  echo "$cli"
 }
 
 cmd="start"
@@ -126,6 +146,7 @@ step "starting the network"
   --plugin-dir "$PLUGIN_DIR" \
   --root-dir "$NETWORKS" \
   --out "$SUMMARY" \
+  --cli "$(cli_command)" \
   "$@" &
 netpid=$!
 # Forward Ctrl-C/SIGTERM to the program (it stops the network itself with --wait).
@@ -144,4 +165,7 @@ done
 if [ "$waited" -eq 0 ]; then
   echo "total: $(($(date +%s) - began)) s (AvalancheGo, plugin, network program and network start)"
   echo "stop with: scripts/run-network.sh stop"
+else
+  # With --wait the program has stopped the network itself.
+  rm -f "$SUMMARY"
 fi

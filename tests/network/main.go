@@ -6,9 +6,9 @@
 //	kvvm-network stop --network-dir DIR
 //
 // start prints, per node, its node ID and the chain's JSON-RPC URL, then the network directory
-// and a first command to try; --out writes the same as JSON. Without --wait the nodes keep running
-// after this program exits (stop them with `stop`); with --wait it stays in the foreground and
-// stops the network on SIGINT/SIGTERM.
+// and a first write and read to try; --out writes the same as JSON. Without --wait the nodes keep
+// running after this program exits (stop them with `stop`); with --wait it stays in the foreground
+// and stops the network on SIGINT/SIGTERM.
 package main
 
 import (
@@ -114,7 +114,8 @@ func start(args []string) error {
 	vmIDStr := fl.String("vm-id", kvvmVMID, "VMID (cb58) of the chain's VM")
 	rootDir := fl.String("root-dir", envOr(tmpnet.RootNetworkDirEnvName), "directory under which the network directory is created (env "+tmpnet.RootNetworkDirEnvName+"; default ~/.tmpnet/networks)")
 	out := fl.String("out", "", "write the network summary as JSON to this file")
-	keyFile := fl.String("key", "", "key file to show in the suggested first command")
+	keyFile := fl.String("key", "", "key file to show in the suggested first write")
+	cli := fl.String("cli", "", "kvvm command line for the suggested commands, one that finds this network without --rpc (scripts/run-network.sh passes the binary it built); default: kvvm, with --rpc")
 	nodeLogLevel := fl.String("node-log-level", "info", "AvalancheGo log level of the nodes (tmpnet's e2e default is debug)")
 	logLevel := fl.String("log-level", "info", "log level of this program (tmpnet's progress, on stderr)")
 	timeout := fl.Duration("timeout", 5*time.Minute, "time allowed for the network to start and the chain to be created")
@@ -201,7 +202,7 @@ func start(args []string) error {
 	if err != nil {
 		return err
 	}
-	printSummary(summary, *keyFile, elapsed)
+	printSummary(summary, firstCommands(summary, *cli, *keyFile), elapsed)
 	if *out != "" {
 		if err := writeJSON(*out, summary); err != nil {
 			return err
@@ -393,16 +394,30 @@ func summarize(network *tmpnet.Network, vmID ids.ID) (*Summary, error) {
 	return summary, nil
 }
 
-func printSummary(s *Summary, keyFile string, elapsed time.Duration) {
+func printSummary(s *Summary, try []string, elapsed time.Duration) {
 	fmt.Printf("kvvm network started in %.0f s: subnet %s, chain %s\n", elapsed.Seconds(), s.SubnetID, s.ChainID)
 	for _, n := range s.Nodes {
 		fmt.Printf("node %s  %s\n", n.NodeID, n.RPCURL)
 	}
 	fmt.Printf("network dir: %s\n", s.NetworkDir)
-	if keyFile == "" {
-		keyFile = "<keyfile>"
+	fmt.Printf("try: %s\n", try[0])
+	fmt.Printf("then: %s\n", try[1])
+}
+
+// firstCommands is a write and a read of it. Without cli they name `kvvm`, which the caller may
+// not have on PATH, and pass node 1's URL; scripts/run-network.sh passes the path of the binary it
+// built, which finds the network by itself, so that what it prints runs as printed. Without
+// keyFile the write uses the CLI's default key, which the first write creates.
+func firstCommands(s *Summary, cli, keyFile string) []string {
+	rpc := ""
+	if cli == "" {
+		cli, rpc = "kvvm", " --rpc "+s.Nodes[0].RPCURL
 	}
-	fmt.Printf("try: kvvm put --rpc %s --key %s hello world\n", s.Nodes[0].RPCURL, keyFile)
+	put := cli + " put hello world --wait" + rpc
+	if keyFile != "" {
+		put += " --key " + keyFile
+	}
+	return []string{put, cli + " get hello" + rpc}
 }
 
 func writeJSON(path string, v any) error {
