@@ -1,6 +1,7 @@
 //! The chain's typed errors. Mapping them to gRPC statuses and in-band `Error` values happens only at
 //! the gRPC edge (`plugin::status`), and to JSON-RPC codes only in `rpc_server`.
 
+use kvvm_rpc::KvBytes;
 use thiserror::Error;
 
 use crate::ids::{BlockId, TxId};
@@ -32,10 +33,10 @@ pub enum TxError {
     BadSignature,
     #[error("nonce {got} is not the account's next nonce {expected}")]
     WrongNonce { expected: u64, got: u64 },
-    #[error("key {key} is owned by another account")]
-    NotOwner { key: String },
-    #[error("key {key} does not exist")]
-    MissingKey { key: String },
+    #[error("key \"{key}\" is owned by another account")]
+    NotOwner { key: KvBytes },
+    #[error("key \"{key}\" does not exist")]
+    MissingKey { key: KvBytes },
 }
 
 /// Why a block is not acceptable, or an operation on the chain failed.
@@ -77,4 +78,24 @@ pub enum ChainError {
     NothingToBuild,
     #[error("storage: {0}")]
     Storage(#[from] kvvm_storage::StorageError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_in_messages_read_as_the_api_writes_them() {
+        let text = TxError::NotOwner {
+            key: b"hello".as_slice().into(),
+        };
+        assert_eq!(
+            text.to_string(),
+            r#"key "hello" is owned by another account"#
+        );
+        let binary = TxError::MissingKey {
+            key: vec![0x00, 0xff].into(),
+        };
+        assert_eq!(binary.to_string(), r#"key "0x00ff" does not exist"#);
+    }
 }

@@ -125,10 +125,7 @@ impl BlockExecutor {
             };
             if let Some(existing) = &current {
                 if existing.owner != sender {
-                    return Err(TxError::NotOwner {
-                        key: display_key(key),
-                    }
-                    .into());
+                    return Err(TxError::NotOwner { key: key.into() }.into());
                 }
             }
             let next = match op {
@@ -139,10 +136,7 @@ impl BlockExecutor {
                 }),
                 Operation::Delete { .. } => {
                     if current.is_none() {
-                        return Err(TxError::MissingKey {
-                            key: display_key(key),
-                        }
-                        .into());
+                        return Err(TxError::MissingKey { key: key.into() }.into());
                     }
                     None
                 }
@@ -183,14 +177,6 @@ impl BlockExecutor {
 
     pub fn finish(self) -> StateDiff {
         self.diff
-    }
-}
-
-/// A key as text for messages: UTF-8 when printable, else `0x`-prefixed hex.
-pub fn display_key(key: &[u8]) -> String {
-    match std::str::from_utf8(key) {
-        Ok(text) if !text.chars().any(char::is_control) => format!("{text:?}"),
-        _ => format!("0x{}", hex::encode(key)),
     }
 }
 

@@ -9,14 +9,14 @@ use ed25519_dalek::SigningKey;
 use kvvm_rpc::{BlockRef, ChainInfo, EntryView, KvBytes, ListPage, TxStatusView};
 use serde::Serialize;
 
-pub fn print_json(value: &impl Serialize) {
+pub(crate) fn print_json(value: &impl Serialize) {
     println!(
         "{}",
         serde_json::to_string_pretty(value).expect("views serialize")
     );
 }
 
-pub fn show_key(path: &Path, key: &SigningKey, json: bool) {
+pub(crate) fn show_key(path: &Path, key: &SigningKey, json: bool) {
     let account = hex::encode(key.verifying_key().to_bytes());
     if json {
         print_json(&serde_json::json!({ "account": account, "keyFile": path }));
@@ -25,7 +25,7 @@ pub fn show_key(path: &Path, key: &SigningKey, json: bool) {
     }
 }
 
-pub fn print_entry(key: &KvBytes, entry: &Option<EntryView>, json: bool) {
+pub(crate) fn print_entry(key: &KvBytes, entry: &Option<EntryView>, json: bool) {
     if json {
         return print_json(entry);
     }
@@ -35,7 +35,7 @@ pub fn print_entry(key: &KvBytes, entry: &Option<EntryView>, json: bool) {
     }
 }
 
-pub fn print_page(page: &ListPage, json: bool) {
+pub(crate) fn print_page(page: &ListPage, json: bool) {
     if json {
         return print_json(page);
     }
@@ -47,7 +47,7 @@ pub fn print_page(page: &ListPage, json: bool) {
     }
 }
 
-pub fn print_status(tx: &str, status: &TxStatusView, json: bool) {
+pub(crate) fn print_status(tx: &str, status: &TxStatusView, json: bool) {
     if json {
         return print_json(status);
     }
@@ -59,7 +59,7 @@ pub fn print_status(tx: &str, status: &TxStatusView, json: bool) {
     }
 }
 
-pub fn print_info(info: &ChainInfo, tip: &BlockRef, json: bool) {
+pub(crate) fn print_info(info: &ChainInfo, tip: &BlockRef, json: bool) {
     if json {
         return print_json(&serde_json::json!({ "chain": info, "lastAccepted": tip }));
     }

@@ -6,14 +6,14 @@ use super::connection::Rpc;
 use super::output::{print_entry, print_info, print_page, print_status};
 use super::{CliEnv, CliError, Connection};
 
-pub async fn get(key: KvBytes, conn: &Connection, env: &CliEnv) -> Result<(), CliError> {
+pub(crate) async fn get(key: KvBytes, conn: &Connection, env: &CliEnv) -> Result<(), CliError> {
     let rpc = Rpc::connect(conn, env)?;
     let entry = rpc.client.get(key.clone()).await.map_err(rpc.fail())?;
     print_entry(&key, &entry, conn.json);
     Ok(())
 }
 
-pub async fn ls(
+pub(crate) async fn ls(
     prefix: KvBytes,
     after: Option<KvBytes>,
     limit: u32,
@@ -30,14 +30,14 @@ pub async fn ls(
     Ok(())
 }
 
-pub async fn status(tx: Hex32, conn: &Connection, env: &CliEnv) -> Result<(), CliError> {
+pub(crate) async fn status(tx: Hex32, conn: &Connection, env: &CliEnv) -> Result<(), CliError> {
     let rpc = Rpc::connect(conn, env)?;
     let status = rpc.client.tx_status(tx).await.map_err(rpc.fail())?;
     print_status(&tx.to_string(), &status, conn.json);
     Ok(())
 }
 
-pub async fn info(conn: &Connection, env: &CliEnv) -> Result<(), CliError> {
+pub(crate) async fn info(conn: &Connection, env: &CliEnv) -> Result<(), CliError> {
     let rpc = Rpc::connect(conn, env)?;
     let info = rpc.client.chain_info().await.map_err(rpc.fail())?;
     let tip = rpc.client.last_accepted().await.map_err(rpc.fail())?;

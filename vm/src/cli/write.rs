@@ -11,7 +11,7 @@ use super::output::{print_json, print_status};
 use super::{Await, CliEnv, CliError, Connection, KeyFile};
 use crate::tx::{Operation, UnsignedTx};
 
-pub async fn put(
+pub(crate) async fn put(
     key: KvBytes,
     value: KvBytes,
     key_file: &KeyFile,
@@ -30,7 +30,7 @@ pub async fn put(
     write(&rpc, &signer, op, wait, conn.json).await
 }
 
-pub async fn delete(
+pub(crate) async fn delete(
     key: KvBytes,
     key_file: &KeyFile,
     conn: &Connection,
@@ -103,7 +103,7 @@ async fn submit(
     Ok((submitted, nonce))
 }
 
-pub async fn wait(
+pub(crate) async fn wait(
     tx: Hex32,
     timeout: Duration,
     conn: &Connection,

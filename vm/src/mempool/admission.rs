@@ -10,7 +10,6 @@ use tokio::sync::broadcast;
 
 use crate::chain::ChainParams;
 use crate::error::TxError;
-use crate::execute::display_key;
 use crate::ids::{BlockId, TxId};
 use crate::mempool::fate::{Fate, FateLog};
 use crate::mempool::pool::{AddError, Mempool};
@@ -117,7 +116,7 @@ impl Admission {
         for op in tx.ops() {
             if let Some(entry) = view.entry(op.key())? {
                 if entry.owner != sender {
-                    let key = display_key(op.key());
+                    let key = op.key().into();
                     return Err(TxError::NotOwner { key }.into());
                 }
             }
