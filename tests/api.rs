@@ -409,6 +409,54 @@ async fn nonce_gap_waits_until_it_closes() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn transactions_behind_nonce_gaps_from_many_accounts_neither_starve_nor_fill_the_pool() {
+    const WAITING: usize = 300;
+    let config = format!(r#"{{"minBlockGapMs": 0, "mempoolMaxWaitingTxs": {WAITING}}}"#);
+    let mut n = node_with_config(config.as_bytes()).await;
+    // Each fresh account's next nonce is 0, so nonce 1 can never execute.
+    let gapped: Vec<HexBytes> = (0..WAITING as u32 + 5)
+        .map(|a| {
+            hex_tx(&signed_with(
+                CHAIN_ID,
+                &many_key(a),
+                1,
+                vec![put("gap", "x")],
+            ))
+        })
+        .collect();
+    let items = n.client.submit_txs(gapped).await.unwrap();
+    let refused: Vec<i32> = items
+        .iter()
+        .filter_map(|i| i.error.as_ref().map(|e| e.code))
+        .collect();
+    assert_eq!(
+        refused,
+        vec![codes::MEMPOOL_FULL; 5],
+        "the waiting budget holds at its edge"
+    );
+    let honest = signed(2, 0, vec![put("honest", "1")]);
+    n.client.submit_tx(hex_tx(&honest)).await.unwrap();
+    let height = n.plugin.produce_block(Duration::from_secs(10)).await;
+    assert_eq!(height, Some(1));
+    assert_eq!(
+        n.client.tx_status(Hex32(honest.id.0)).await.unwrap().status,
+        TxStatus::Accepted
+    );
+    let block = n.client.block_by_height(1).await.unwrap().unwrap();
+    assert_eq!(
+        block.tx_ids,
+        vec![Hex32(honest.id.0)],
+        "no gapped transaction was built"
+    );
+    assert_eq!(
+        n.plugin.produce_block(Duration::from_millis(500)).await,
+        None,
+        "a pool holding only gapped transactions asks for no block"
+    );
+    n.plugin.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn submit_many_reports_per_item_errors() {
     let n = node().await;
     let good = signed(2, 0, vec![put("a", "1")]);

@@ -68,7 +68,22 @@ pub fn signed(seed: u8, nonce: u64, ops: Vec<Operation>) -> Transaction {
 }
 
 pub fn signed_for(chain_id: [u8; 32], seed: u8, nonce: u64, ops: Vec<Operation>) -> Transaction {
-    let k = key(seed);
+    signed_with(chain_id, &key(seed), nonce, ops)
+}
+
+/// A key of one of many accounts (`key` has only 256), as an attacker with free accounts has.
+pub fn many_key(account: u32) -> SigningKey {
+    let mut seed = [0xa5; 32];
+    seed[..4].copy_from_slice(&account.to_le_bytes());
+    SigningKey::from_bytes(&seed)
+}
+
+pub fn signed_with(
+    chain_id: [u8; 32],
+    k: &SigningKey,
+    nonce: u64,
+    ops: Vec<Operation>,
+) -> Transaction {
     Transaction::new(
         UnsignedTx {
             chain_id,
@@ -76,7 +91,7 @@ pub fn signed_for(chain_id: [u8; 32], seed: u8, nonce: u64, ops: Vec<Operation>)
             nonce,
             ops,
         }
-        .sign(&k),
+        .sign(k),
     )
 }
 

@@ -141,15 +141,21 @@ impl Builder {
     fn build_on_preferred(&self) -> Result<Built, ChainError> {
         let snapshot = self.tip.load();
         let max_candidates = self.params.limits.max_txs_per_block as usize * 2;
+        let view = &snapshot.preferred_view;
+        // An account whose nonce cannot be read yields no candidates; the build reports the
+        // storage error below, when it reads the same state.
+        let candidates = self.mempool.candidates(max_candidates, |sender| {
+            view.nonce(sender).unwrap_or(u64::MAX)
+        });
         assemble(
             &self.params,
             &self.signatures,
             (self.clock)(),
             BuildBase {
                 block: snapshot.preferred.clone(),
-                view: snapshot.preferred_view.clone(),
+                view: view.clone(),
             },
-            self.mempool.candidates(max_candidates),
+            candidates,
         )
     }
 

@@ -282,6 +282,10 @@ chain_config! {
             "pending transactions per account";
         mempoolMaxFutureNonces => max_future_nonces: u64 = 64, Int(1..=10_000),
             "how far ahead of an account's next nonce a transaction may wait";
+        mempoolMaxWaitingTxs => max_waiting_txs: usize = 1_024, Int(0..=1_000_000),
+            "transactions held behind a nonce gap (never build candidates), over all accounts";
+        mempoolWaitingTtlMs => waiting_ttl_ms: u64 = 60_000, Int(1_000..=86_400_000),
+            "how long a transaction behind a nonce gap is held before it is dropped";
     }
     /// Transaction gossip (`gossip*` fields).
     gossip: GossipConfig {

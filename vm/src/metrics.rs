@@ -15,6 +15,7 @@ pub struct Metrics {
     pub block_accept_seconds: Histogram,
     pub processing_blocks: IntGauge,
     pub mempool_txs: IntGauge,
+    pub mempool_waiting_txs: IntGauge,
     pub db_size_bytes: IntGauge,
     pub last_accepted_height: IntGauge,
     pub gossip_messages_received: IntCounter,
@@ -73,6 +74,10 @@ impl Metrics {
             ),
             processing_blocks: gauge("processing_blocks", "Verified blocks awaiting a decision"),
             mempool_txs: gauge("mempool_txs", "Transactions in the mempool"),
+            mempool_waiting_txs: gauge(
+                "mempool_waiting_txs",
+                "Transactions in the mempool behind a nonce gap (never build candidates)",
+            ),
             db_size_bytes: gauge(
                 "db_size_bytes",
                 "Approximate size of the chain database on disk",

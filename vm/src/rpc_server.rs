@@ -75,7 +75,9 @@ fn admit_error(e: AdmitError) -> ErrorObjectOwned {
     let code = match &e {
         AdmitError::Invalid(tx) => tx_error_code(tx),
         AdmitError::Pool(AddError::Duplicate | AddError::NonceTaken(_)) => codes::ALREADY_KNOWN,
-        AdmitError::Pool(AddError::Full(_) | AddError::SenderFull(_)) => codes::MEMPOOL_FULL,
+        AdmitError::Pool(
+            AddError::Full(_) | AddError::SenderFull(_) | AddError::WaitingFull { .. },
+        ) => codes::MEMPOOL_FULL,
         AdmitError::Pool(AddError::NonceTooLow { .. }) => codes::NONCE_TOO_LOW,
         AdmitError::Pool(AddError::NonceTooHigh { .. }) => codes::NONCE_TOO_HIGH,
         AdmitError::AlreadyAccepted(_) => codes::ALREADY_KNOWN,

@@ -26,7 +26,8 @@ pub struct Received {
 }
 
 /// Whether a refusal is final for this transaction, so it may be remembered as handled. A full
-/// pool, a busy sender or a nonce ahead of the window can clear; the rest cannot.
+/// pool, a busy sender, a nonce ahead of the window or a full waiting budget can clear; the rest
+/// cannot.
 fn refusal_is_final(e: &AdmitError) -> bool {
     !matches!(
         e,
@@ -35,6 +36,7 @@ fn refusal_is_final(e: &AdmitError) -> bool {
                 | AddError::SenderFull(_)
                 | AddError::NonceTooHigh { .. }
                 | AddError::NonceTaken(_)
+                | AddError::WaitingFull { .. }
         ) | AdmitError::Storage(_)
     )
 }

@@ -70,6 +70,7 @@ use crate::ids::TxId;
 use crate::mempool::{Admission, Mempool};
 use crate::metrics::Metrics;
 use crate::peers::Peers;
+use crate::tip::Tip;
 
 /// What gossip reads and calls of the rest of the node.
 pub struct GossipContext {
@@ -78,6 +79,8 @@ pub struct GossipContext {
     pub max_tx_bytes: usize,
     pub admission: Admission,
     pub mempool: Arc<Mempool>,
+    /// The preferred state, which decides what regossip pushes.
+    pub tip: Tip,
     pub peers: Peers,
     pub metrics: Arc<Metrics>,
     /// This node, never a gossip target.

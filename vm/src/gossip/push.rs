@@ -142,7 +142,10 @@ impl Shared {
     /// the push budget; marks them pushed now. Forgets transactions that left the pool.
     fn due_for_regossip(&self, period: Duration) -> Vec<Outgoing> {
         let mempool = &self.ctx.mempool;
-        let candidates = mempool.candidates(usize::MAX);
+        // Only what can execute on the preferred state is pushed again: waiting transactions
+        // would otherwise spread a stranger's nonce gaps to every node, over and over.
+        let view = self.ctx.tip.preferred_view();
+        let candidates = mempool.candidates(usize::MAX, |s| view.nonce(s).unwrap_or(u64::MAX));
         let now = Instant::now();
         let mut sent = self.sent.lock();
         let pooled: HashSet<TxId> = mempool.ids().into_iter().collect();

@@ -4,6 +4,7 @@
 //! Admission never waits on consensus work: it checks against the tip snapshot's preferred state.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use kvvm_storage::{ChainStore, StorageError};
 use tokio::sync::broadcast;
@@ -11,7 +12,7 @@ use tokio::sync::broadcast;
 use crate::chain::ChainParams;
 use crate::error::TxError;
 use crate::ids::{BlockId, TxId};
-use crate::mempool::fate::{Fate, FateLog};
+use crate::mempool::fate::{Fate, FateLog, WAITED_TOO_LONG};
 use crate::mempool::pool::{AddError, Mempool};
 use crate::metrics::Metrics;
 use crate::tip::Tip;
@@ -122,6 +123,11 @@ impl Admission {
             }
         }
         let next = view.nonce(&sender)?;
+        // Admissions are what fill the waiting budget, so they are also what empties it of the
+        // transactions that waited too long.
+        for expired in parts.mempool.expire_waiting(Instant::now()) {
+            parts.fates.record(expired, Fate::Dropped, WAITED_TOO_LONG);
+        }
         for gone in parts.mempool.add(tx, next)? {
             parts
                 .fates

@@ -4,6 +4,10 @@
 use crate::cache::BoundedMap;
 use crate::ids::TxId;
 
+/// The reason given for a transaction dropped because its nonce gap stayed open too long.
+pub(crate) const WAITED_TOO_LONG: &str =
+    "dropped: its nonce gap did not close within mempoolWaitingTtlMs";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fate {
     /// Refused at submission: it never entered the mempool.

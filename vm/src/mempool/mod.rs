@@ -6,5 +6,5 @@ mod fate;
 mod pool;
 
 pub(crate) use admission::{Admission, AdmissionParts, AdmitError, Admitted, TxState};
-pub(crate) use fate::{Fate, FateLog};
+pub(crate) use fate::{Fate, FateLog, WAITED_TOO_LONG};
 pub(crate) use pool::{AddError, Mempool, MempoolLimits};

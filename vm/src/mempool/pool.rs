@@ -5,12 +5,21 @@
 //! processing block stays in the pool (its block may still be rejected) but is no longer a build
 //! candidate; accepting the block removes it, rejecting it makes it a candidate again.
 //!
-//! Eviction: when the pool is full, the newcomer may displace the highest-nonce transaction of the
-//! sender holding the most transactions, provided that sender holds more than the newcomer's sender
+//! Waiting transactions: one whose nonce leaves a gap after its sender's next nonce cannot
+//! execute until the gap closes, and a stranger with free accounts can send any number of them.
+//! So they are never build candidates (only each sender's unbroken run from its next nonce is),
+//! they share a small global budget (`max_waiting_txs`), and they expire after `waiting_ttl`.
+//! Whether a transaction waits is decided when its sender's transactions change (an admission, an
+//! accepted block using the sender's nonces); a gap closing makes its successors ready at once.
+//!
+//! Eviction: when the pool is full, a ready newcomer first displaces the oldest waiting
+//! transaction. Otherwise the newcomer may displace the highest-nonce transaction of the sender
+//! holding the most transactions, provided that sender holds more than the newcomer's sender
 //! would after admission. So one busy sender cannot crowd out the others, and nothing an honest
 //! sender needs next (lowest nonces) is evicted first.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::watch;
@@ -25,6 +34,10 @@ pub struct MempoolLimits {
     pub max_txs_per_sender: usize,
     /// How far ahead of the sender's next nonce a transaction may be and still be held.
     pub max_future_nonces: u64,
+    /// Transactions held with a nonce gap before them, over all senders.
+    pub max_waiting_txs: usize,
+    /// How long a transaction may wait for its nonce gap to close before it is dropped.
+    pub waiting_ttl_ms: u64,
 }
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -41,6 +54,8 @@ pub enum AddError {
     NonceTooLow { next: u64, got: u64 },
     #[error("nonce {got} is more than {window} ahead of the account's next nonce {next}")]
     NonceTooHigh { next: u64, got: u64, window: u64 },
+    #[error("nonce {got} leaves a gap after the account's next nonce {next}, and {limit} transactions with a gap already wait")]
+    WaitingFull { next: u64, got: u64, limit: usize },
 }
 
 struct PooledTx {
@@ -49,12 +64,17 @@ struct PooledTx {
     included: usize,
     /// Arrival order, for fair interleaving of senders.
     seq: u64,
+    arrived: Instant,
+    /// Whether a nonce gap separates it from its sender's next nonce (see the module doc).
+    waiting: bool,
 }
 
 #[derive(Default)]
 struct Pool {
     txs: HashMap<TxId, PooledTx>,
     by_sender: HashMap<AccountId, BTreeMap<u64, TxId>>,
+    /// The waiting transactions by arrival order: the oldest expires and is evicted first.
+    waiting: BTreeMap<u64, TxId>,
     bytes: usize,
     next_seq: u64,
 }
@@ -98,13 +118,14 @@ impl Mempool {
                 window: self.limits.max_future_nonces,
             });
         }
-        let evicted = self.insert(tx)?;
+        let evicted = self.insert(tx, next_nonce)?;
         self.bump();
         Ok(evicted)
     }
 
-    fn insert(&self, tx: Transaction) -> Result<Vec<Transaction>, AddError> {
+    fn insert(&self, tx: Transaction, next_nonce: u64) -> Result<Vec<Transaction>, AddError> {
         let mut pool = self.lock();
+        let now = Instant::now();
         if pool.txs.contains_key(&tx.id) {
             return Err(AddError::Duplicate);
         }
@@ -118,6 +139,14 @@ impl Mempool {
         if sender_count >= self.limits.max_txs_per_sender {
             return Err(AddError::SenderFull(sender_count));
         }
+        let waits = tx.nonce() > ready_end(&pool, &sender, next_nonce);
+        if waits && pool.waiting.len() >= self.limits.max_waiting_txs {
+            return Err(AddError::WaitingFull {
+                next: next_nonce,
+                got: tx.nonce(),
+                limit: self.limits.max_waiting_txs,
+            });
+        }
         let mut evicted = Vec::new();
         loop {
             let count_full = pool.txs.len() >= self.limits.max_txs;
@@ -125,7 +154,10 @@ impl Mempool {
             if !count_full && !bytes_full {
                 break;
             }
-            match eviction_candidate(&pool, &sender, sender_count + 1) {
+            let oldest_waiting = pool.waiting.values().next().copied().filter(|_| !waits);
+            let victim =
+                oldest_waiting.or_else(|| eviction_candidate(&pool, &sender, sender_count + 1));
+            match victim {
                 Some(id) => {
                     if let Some(gone) = remove_one(&mut pool, &id) {
                         evicted.push(gone);
@@ -134,7 +166,7 @@ impl Mempool {
                 None => {
                     // Put back what was evicted for nothing: the newcomer does not fit anyway.
                     for gone in evicted {
-                        insert_unchecked(&mut pool, gone);
+                        insert_unchecked(&mut pool, gone, now);
                     }
                     return Err(AddError::Full(if count_full {
                         "transaction count"
@@ -144,8 +176,23 @@ impl Mempool {
                 }
             }
         }
-        insert_unchecked(&mut pool, tx);
+        insert_unchecked(&mut pool, tx, now);
+        classify_sender(&mut pool, &sender, next_nonce);
         Ok(evicted)
+    }
+
+    fn waiting_ttl(&self) -> Duration {
+        Duration::from_millis(self.limits.waiting_ttl_ms)
+    }
+
+    /// Drops the waiting transactions older than the waiting time-to-live, as of `now`.
+    pub fn expire_waiting(&self, now: Instant) -> Vec<TxId> {
+        expire_waiting(&mut self.lock(), now, self.waiting_ttl())
+    }
+
+    /// How many transactions wait for a nonce gap to close.
+    pub fn waiting_count(&self) -> usize {
+        self.lock().waiting.len()
     }
 
     fn bump(&self) {
@@ -166,11 +213,6 @@ impl Mempool {
 
     pub fn bytes(&self) -> usize {
         self.lock().bytes
-    }
-
-    /// Number of transactions not included in any processing block.
-    pub fn candidate_count(&self) -> usize {
-        self.lock().txs.values().filter(|p| p.included == 0).count()
     }
 
     /// Transactions that could go into the next block: for each sender, the unbroken run of
@@ -194,14 +236,7 @@ impl Mempool {
     /// The nonce a new transaction of `sender` should carry: past every pending one that directly
     /// follows `state_nonce`.
     pub fn next_nonce(&self, sender: &AccountId, state_nonce: u64) -> u64 {
-        let pool = self.lock();
-        let mut next = state_nonce;
-        if let Some(nonces) = pool.by_sender.get(sender) {
-            while nonces.contains_key(&next) {
-                next += 1;
-            }
-        }
-        next
+        ready_end(&self.lock(), sender, state_nonce)
     }
 
     /// The pending transaction with this ID, if any.
@@ -214,18 +249,28 @@ impl Mempool {
         self.lock().txs.keys().copied().collect()
     }
 
-    /// Build candidates: each sender's transactions in nonce order, senders interleaved by the
-    /// arrival of their oldest candidate, so one busy sender cannot starve the others.
-    pub fn candidates(&self, limit: usize) -> Vec<Transaction> {
+    /// Build candidates: for each sender, the unbroken run of not-included transactions from its
+    /// next nonce (given by `next_nonce`, on the state the block builds on), in nonce order;
+    /// senders interleaved by the arrival of their oldest candidate, so one busy sender cannot
+    /// starve the others. Transactions behind a nonce gap are never candidates: any number of
+    /// them cannot crowd out one that can execute.
+    pub fn candidates(
+        &self,
+        limit: usize,
+        mut next_nonce: impl FnMut(&AccountId) -> u64,
+    ) -> Vec<Transaction> {
         let pool = self.lock();
         let mut queues: Vec<(u64, Vec<&Transaction>)> = pool
             .by_sender
-            .values()
-            .filter_map(|nonces| {
+            .iter()
+            .filter_map(|(sender, nonces)| {
+                let next = next_nonce(sender);
                 let txs: Vec<&PooledTx> = nonces
-                    .values()
-                    .filter_map(|id| pool.txs.get(id))
-                    .filter(|p| p.included == 0)
+                    .range(next..)
+                    .zip(next..)
+                    .take_while(|((nonce, _), expected)| *nonce == expected)
+                    .filter_map(|((_, id), _)| pool.txs.get(id))
+                    .take_while(|p| p.included == 0)
                     .collect();
                 let first = txs.iter().map(|p| p.seq).min()?;
                 Some((first, txs.into_iter().map(|p| &p.tx).collect()))
@@ -264,8 +309,14 @@ impl Mempool {
     }
 
     /// Makes the transactions of a rejected block candidates again (if still pooled), or pools
-    /// them anew; returns how many came back.
-    pub fn return_rejected(&self, txs: impl IntoIterator<Item = Transaction>) -> usize {
+    /// them anew if their nonce is still unused (`next_nonce`: on the last accepted state) and
+    /// the pool takes them; returns how many came back. The caller leaves out transactions an
+    /// accepted block already holds.
+    pub fn return_rejected(
+        &self,
+        txs: impl IntoIterator<Item = Transaction>,
+        mut next_nonce: impl FnMut(&AccountId) -> u64,
+    ) -> usize {
         let mut returned = 0;
         for tx in txs {
             let mut pool = self.lock();
@@ -275,7 +326,8 @@ impl Mempool {
                 continue;
             }
             drop(pool);
-            if self.insert(tx).is_ok() {
+            let next = next_nonce(tx.sender());
+            if tx.nonce() >= next && self.insert(tx, next).is_ok() {
                 returned += 1;
             }
         }
@@ -303,6 +355,7 @@ impl Mempool {
         for id in &stale {
             remove_one(&mut pool, id);
         }
+        classify_sender(&mut pool, sender, next_nonce);
         stale
     }
 
@@ -312,7 +365,64 @@ impl Mempool {
     }
 }
 
-fn insert_unchecked(pool: &mut Pool, tx: Transaction) {
+/// The nonce after the unbroken run of `sender`'s pooled transactions from `next_nonce`: a
+/// transaction with a higher nonce waits.
+fn ready_end(pool: &Pool, sender: &AccountId, next_nonce: u64) -> u64 {
+    let Some(nonces) = pool.by_sender.get(sender) else {
+        return next_nonce;
+    };
+    let mut end = next_nonce;
+    while nonces.contains_key(&end) {
+        end += 1;
+    }
+    end
+}
+
+/// Marks `sender`'s transactions after its unbroken run from `next_nonce` as waiting, and the
+/// run itself as ready.
+fn classify_sender(pool: &mut Pool, sender: &AccountId, next_nonce: u64) {
+    let end = ready_end(pool, sender, next_nonce);
+    let Some(nonces) = pool.by_sender.get(sender) else {
+        return;
+    };
+    let ids: Vec<(u64, TxId)> = nonces.iter().map(|(n, id)| (*n, *id)).collect();
+    for (nonce, id) in ids {
+        let Some(p) = pool.txs.get_mut(&id) else {
+            continue;
+        };
+        let waits = nonce > end;
+        if waits == p.waiting {
+            continue;
+        }
+        p.waiting = waits;
+        let seq = p.seq;
+        if waits {
+            pool.waiting.insert(seq, id);
+        } else {
+            pool.waiting.remove(&seq);
+        }
+    }
+}
+
+/// Removes the waiting transactions that arrived `ttl` or more before `now`, oldest first.
+fn expire_waiting(pool: &mut Pool, now: Instant, ttl: Duration) -> Vec<TxId> {
+    let mut expired = Vec::new();
+    while let Some((_, id)) = pool.waiting.first_key_value() {
+        let id = *id;
+        let due = pool
+            .txs
+            .get(&id)
+            .is_none_or(|p| now.saturating_duration_since(p.arrived) >= ttl);
+        if !due {
+            break;
+        }
+        remove_one(pool, &id);
+        expired.push(id);
+    }
+    expired
+}
+
+fn insert_unchecked(pool: &mut Pool, tx: Transaction, arrived: Instant) {
     let seq = pool.next_seq;
     pool.next_seq += 1;
     pool.bytes += tx.encoded_len;
@@ -326,6 +436,8 @@ fn insert_unchecked(pool: &mut Pool, tx: Transaction) {
             tx,
             included: 0,
             seq,
+            arrived,
+            waiting: false,
         },
     );
 }
@@ -350,6 +462,9 @@ fn eviction_candidate(pool: &Pool, newcomer: &AccountId, newcomer_count: usize) 
 
 fn remove_one(pool: &mut Pool, id: &TxId) -> Option<Transaction> {
     let p = pool.txs.remove(id)?;
+    if p.waiting {
+        pool.waiting.remove(&p.seq);
+    }
     pool.bytes -= p.tx.encoded_len;
     let sender = *p.tx.sender();
     if let Some(nonces) = pool.by_sender.get_mut(&sender) {
@@ -394,6 +509,8 @@ mod tests {
             max_bytes,
             max_txs_per_sender: per_sender,
             max_future_nonces: 64,
+            max_waiting_txs: 1_024,
+            waiting_ttl_ms: 60_000,
         }
     }
 
@@ -484,12 +601,12 @@ mod tests {
         pool.add(tx(1, 0), 0).unwrap();
         pool.add(tx(2, 0), 0).unwrap();
         let order: Vec<(u8, u64)> = pool
-            .candidates(10)
+            .candidates(10, |_| 0)
             .iter()
             .map(|t| (t.ops()[0].key()[0], t.nonce()))
             .collect();
         assert_eq!(order, vec![(1, 0), (2, 0), (1, 1)]);
-        assert_eq!(pool.candidates(2).len(), 2);
+        assert_eq!(pool.candidates(2, |_| 0).len(), 2);
     }
 
     #[test]
@@ -498,17 +615,17 @@ mod tests {
         let t = tx(1, 0);
         pool.add(t.clone(), 0).unwrap();
         pool.mark_included([t.id]);
-        assert!(pool.candidates(10).is_empty());
+        assert!(pool.candidates(10, |_| 0).is_empty());
         assert_eq!(pool.len(), 1);
-        assert_eq!(pool.return_rejected([t.clone()]), 1);
-        assert_eq!(pool.candidates(10), vec![t]);
+        assert_eq!(pool.return_rejected([t.clone()], |_| 0), 1);
+        assert_eq!(pool.candidates(10, |_| 0), vec![t]);
     }
 
     #[test]
     fn rejected_block_returns_txs_that_were_not_pooled() {
         let pool = Mempool::new(default_limits());
-        assert_eq!(pool.return_rejected([tx(5, 0)]), 1);
-        assert_eq!(pool.candidate_count(), 1);
+        assert_eq!(pool.return_rejected([tx(5, 0)], |_| 0), 1);
+        assert_eq!(pool.candidates(10, |_| 0).len(), 1);
     }
 
     #[test]
@@ -520,7 +637,7 @@ mod tests {
         let removed = pool.remove_stale(&tx(1, 0).signed.unsigned.sender, 2);
         assert_eq!(removed.len(), 2);
         assert_eq!(pool.len(), 1);
-        assert_eq!(pool.candidates(10)[0].nonce(), 2);
+        assert_eq!(pool.candidates(10, |_| 2)[0].nonce(), 2);
     }
 
     #[test]
@@ -530,5 +647,124 @@ mod tests {
         rx.mark_unchanged();
         pool.add(tx(1, 0), 0).unwrap();
         assert!(rx.has_changed().unwrap());
+    }
+
+    /// A transaction from one of many accounts (more than `tx`'s 256 seeds).
+    fn tx_of(account: u32, nonce: u64) -> Transaction {
+        let mut seed = [7; 32];
+        seed[..4].copy_from_slice(&account.to_le_bytes());
+        let key = SigningKey::from_bytes(&seed);
+        Transaction::new(
+            UnsignedTx {
+                chain_id: [0; 32],
+                sender: key.verifying_key().to_bytes(),
+                nonce,
+                ops: vec![Operation::Put {
+                    key: b"k".to_vec(),
+                    value: b"v".to_vec(),
+                }],
+            }
+            .sign(&key),
+        )
+    }
+
+    fn waiting_limits(
+        max_txs: usize,
+        max_waiting_txs: usize,
+        waiting_ttl_ms: u64,
+    ) -> MempoolLimits {
+        MempoolLimits {
+            max_waiting_txs,
+            waiting_ttl_ms,
+            ..limits(max_txs, 64 << 20, 256)
+        }
+    }
+
+    #[test]
+    fn transactions_behind_a_nonce_gap_never_crowd_out_one_that_can_execute() {
+        let pool = Mempool::new(waiting_limits(10_000, 10_000, 60_000));
+        for account in 0..300 {
+            pool.add(tx_of(account, 1), 0).unwrap();
+        }
+        let honest = tx_of(1_000_000, 0);
+        pool.add(honest.clone(), 0).unwrap();
+        assert_eq!(pool.waiting_count(), 300);
+        assert_eq!(pool.candidates(10, |_| 0), vec![honest.clone()]);
+        assert_eq!(pool.executable_count(|_| 0), 1);
+        // A gap that closes makes the transactions behind it candidates at once.
+        pool.add(tx_of(0, 0), 0).unwrap();
+        assert_eq!(pool.waiting_count(), 299);
+        assert_eq!(pool.candidates(10, |_| 0).len(), 3);
+    }
+
+    #[test]
+    fn the_waiting_budget_holds_at_its_edge_and_frees_when_a_gap_closes() {
+        let pool = Mempool::new(waiting_limits(100, 2, 60_000));
+        pool.add(tx_of(1, 1), 0).unwrap();
+        pool.add(tx_of(2, 5), 0).unwrap();
+        assert!(matches!(
+            pool.add(tx_of(3, 1), 0),
+            Err(AddError::WaitingFull {
+                next: 0,
+                got: 1,
+                limit: 2
+            })
+        ));
+        pool.add(tx_of(3, 0), 0)
+            .expect("a transaction that can execute is not waiting");
+        pool.add(tx_of(1, 0), 0).unwrap();
+        assert_eq!(pool.waiting_count(), 1, "account 1's gap closed");
+        pool.add(tx_of(3, 2), 0).expect("the budget has room again");
+    }
+
+    #[test]
+    fn waiting_transactions_expire_after_their_time_to_live_and_ready_ones_stay() {
+        let pool = Mempool::new(waiting_limits(100, 100, 1_000));
+        let start = Instant::now();
+        let waiting = tx_of(1, 3);
+        pool.add(waiting.clone(), 0).unwrap();
+        pool.add(tx_of(2, 0), 0).unwrap();
+        assert!(pool.expire_waiting(start).is_empty());
+        let later = Instant::now() + Duration::from_millis(1_000);
+        assert_eq!(pool.expire_waiting(later), vec![waiting.id]);
+        assert_eq!(pool.len(), 1);
+        assert_eq!(pool.waiting_count(), 0);
+        assert!(pool
+            .expire_waiting(later + Duration::from_secs(3_600))
+            .is_empty());
+    }
+
+    #[test]
+    fn a_ready_newcomer_to_a_full_pool_evicts_the_oldest_waiting_transaction() {
+        let pool = Mempool::new(waiting_limits(3, 100, 60_000));
+        let oldest = tx_of(1, 1);
+        pool.add(oldest.clone(), 0).unwrap();
+        pool.add(tx_of(2, 1), 0).unwrap();
+        pool.add(tx_of(3, 1), 0).unwrap();
+        assert!(
+            matches!(pool.add(tx_of(4, 1), 0), Err(AddError::Full(_))),
+            "a waiting newcomer displaces nothing"
+        );
+        let evicted = pool.add(tx_of(5, 0), 0).unwrap();
+        assert_eq!(evicted, vec![oldest]);
+        assert_eq!(pool.waiting_count(), 2);
+    }
+
+    #[test]
+    fn an_accepted_nonce_closes_the_gap_of_what_waited_behind_it() {
+        let pool = Mempool::new(default_limits());
+        pool.add(tx_of(1, 1), 0).unwrap();
+        pool.add(tx_of(1, 2), 0).unwrap();
+        assert_eq!(pool.waiting_count(), 2);
+        pool.remove_stale(tx_of(1, 0).sender(), 1);
+        assert_eq!(pool.waiting_count(), 0);
+        assert_eq!(pool.candidates(10, |_| 1).len(), 2);
+    }
+
+    #[test]
+    fn a_rejected_transaction_whose_nonce_was_used_does_not_return() {
+        let pool = Mempool::new(default_limits());
+        assert_eq!(pool.return_rejected([tx(5, 0)], |_| 1), 0);
+        assert!(pool.is_empty());
     }
 }

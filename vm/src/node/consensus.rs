@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::block::Block;
 use crate::error::ChainError;
 use crate::ids::BlockId;
-use crate::mempool::Fate;
+use crate::mempool::{Fate, WAITED_TOO_LONG};
 use crate::node::{KvVm, OpenChain, VmError};
 
 impl KvVm {
@@ -94,11 +94,18 @@ impl KvVm {
     pub async fn reject_block(&self, id: BlockId) -> Result<(), VmError> {
         let chain = self.open_chain()?;
         let worker = chain.clone();
-        let rejected = tokio::task::spawn_blocking(move || worker.reject(&id)).await??;
-        let Some(block) = rejected else {
+        // Both steps read RocksDB, so both run off the async workers.
+        let rejected = tokio::task::spawn_blocking(move || {
+            let Some(block) = worker.reject(&id)? else {
+                return Ok::<_, ChainError>(None);
+            };
+            let returned = worker.return_rejected(&block)?;
+            Ok(Some((block, returned)))
+        })
+        .await??;
+        let Some((block, returned)) = rejected else {
             return Ok(());
         };
-        let returned = chain.mempool.return_rejected(block.txs.iter().cloned());
         chain.metrics.blocks_rejected.inc();
         chain.metrics.txs_rejected.inc_by(block.txs.len() as u64);
         chain.count_pool();
@@ -177,8 +184,27 @@ impl OpenChain {
                     .record(stale, Fate::Dropped, "an accepted block used its nonce");
             }
         }
+        for expired in self.mempool.expire_waiting(Instant::now()) {
+            self.fates.record(expired, Fate::Dropped, WAITED_TOO_LONG);
+        }
         self.publish_tip(&tree)?;
         Ok(block)
+    }
+
+    /// Puts a rejected block's transactions back in the pool, re-checked against the last
+    /// accepted state: one an accepted block already holds, or whose nonce one used, stays out.
+    fn return_rejected(&self, block: &Block) -> Result<usize, ChainError> {
+        let mut back = Vec::with_capacity(block.txs.len());
+        for tx in &block.txs {
+            if self.store.tx_location(tx.id.as_bytes())?.is_none() {
+                back.push(tx.clone());
+            }
+        }
+        let store = &self.store;
+        // An account whose nonce cannot be read gets nothing back: u64::MAX is above every nonce.
+        Ok(self
+            .mempool
+            .return_rejected(back, |sender| store.nonce(sender).unwrap_or(u64::MAX)))
     }
 
     fn reject(&self, id: &BlockId) -> Result<Option<Arc<Block>>, ChainError> {

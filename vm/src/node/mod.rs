@@ -112,6 +112,9 @@ impl OpenChain {
 
     fn count_pool(&self) {
         self.metrics.mempool_txs.set(self.mempool.len() as i64);
+        self.metrics
+            .mempool_waiting_txs
+            .set(self.mempool.waiting_count() as i64);
     }
 }
 

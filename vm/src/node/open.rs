@@ -119,6 +119,7 @@ pub fn open(
             max_tx_bytes: params.limits.max_tx_bytes as usize,
             admission: admission.clone(),
             mempool: mempool.clone(),
+            tip: tip.clone(),
             peers: peers.clone(),
             metrics: metrics.clone(),
             node_id: init.node_id,
