@@ -297,6 +297,49 @@ async fn list_pages_by_prefix_with_cursor_and_limit() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn reads_stop_at_the_response_budget_instead_of_building_past_it() {
+    // An entry of a 10,000-byte value counts 40,000 bytes and more against the budget (its value
+    // as text or hex, and again as hex): one fits in 64 KiB, two do not.
+    let mut n = node_with_config(br#"{"minBlockGapMs": 0, "rpcMaxResponseBytes": 65536}"#).await;
+    let big = "v".repeat(10_000);
+    let ops = (0..3).map(|i| put(&format!("big/{i}"), &big)).collect();
+    n.client
+        .submit_tx(hex_tx(&signed(2, 0, ops)))
+        .await
+        .unwrap();
+    n.plugin
+        .produce_block(Duration::from_secs(10))
+        .await
+        .unwrap();
+    let key = || KvBytes(b"big/0".to_vec());
+    let one = n.client.get_many(vec![key()]).await.unwrap();
+    assert_eq!(one[0].as_ref().unwrap().value.0.len(), 10_000);
+    let amplified = n.client.get_many(vec![key(); 1_000]).await.unwrap_err();
+    assert_eq!(code_of(amplified), codes::RESPONSE_TOO_BIG);
+    // A list page ends where the budget does, and its cursor carries on from there.
+    let mut keys = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = n
+            .client
+            .list(KvBytes(b"big/".to_vec()), cursor, Some(100))
+            .await
+            .unwrap();
+        assert!(page.entries.len() <= 1, "one entry fits the budget");
+        keys.extend(page.entries.into_iter().map(|e| e.key.0));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(
+        keys,
+        vec![b"big/0".to_vec(), b"big/1".to_vec(), b"big/2".to_vec()]
+    );
+    n.plugin.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn bad_transactions_get_stable_codes_and_change_nothing() {
     let mut n = node().await;
     n.client

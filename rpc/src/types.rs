@@ -314,6 +314,8 @@ impl<'de> Deserialize<'de> for KvBytes {
 /// | 1009   | `MEMPOOL_FULL`   | mempool cannot take more transactions now                   |
 /// | 1010   | `ALREADY_KNOWN`  | transaction is already pending or accepted                  |
 /// | 1011   | `NOT_READY`      | chain is not serving yet (bootstrapping)                    |
+/// | 1012   | `BUSY`           | too many JSON-RPC calls running or waiting; retry later     |
+/// | -32008 | `RESPONSE_TOO_BIG` | the answer would exceed the response limit                |
 /// | -32602 | `INVALID_PARAMS` | parameters do not decode (jsonrpsee uses it for bad params) |
 /// | -32603 | `INTERNAL`       | unexpected server-side failure                              |
 pub mod codes {
@@ -339,6 +341,10 @@ pub mod codes {
     pub const ALREADY_KNOWN: i32 = 1010;
     /// Chain is not serving yet.
     pub const NOT_READY: i32 = 1011;
+    /// Too many JSON-RPC calls are running or waiting; retry later.
+    pub const BUSY: i32 = 1012;
+    /// The answer would exceed the response limit (jsonrpsee's code for an oversized response).
+    pub const RESPONSE_TOO_BIG: i32 = jsonrpsee::types::error::OVERSIZED_RESPONSE_CODE;
     /// Parameters do not decode (JSON-RPC's code, also used by jsonrpsee).
     pub const INVALID_PARAMS: i32 = jsonrpsee::types::error::INVALID_PARAMS_CODE;
     /// Unexpected server-side failure (JSON-RPC's code).

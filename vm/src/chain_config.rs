@@ -271,6 +271,10 @@ chain_config! {
             "largest JSON-RPC response (error -32008 above)";
         rpcMaxBatchLen => rpc_max_batch_len: u32 = 100, Int(1..=10_000),
             "calls in one JSON-RPC batch";
+        rpcWorkers => rpc_workers: usize = 2, Int(1..=256),
+            "JSON-RPC calls doing CPU or disk work at once, on threads apart from consensus";
+        rpcWorkQueue => rpc_work_queue: usize = 256, Int(0..=100_000),
+            "JSON-RPC calls waiting for a worker; past it a call gets 1012 (busy)";
     }
     /// The mempool's bounds (`mempool*` fields).
     mempool: MempoolLimits {

@@ -52,9 +52,15 @@ impl VmService {
             max_response_body_bytes: config.rpc_max_response_bytes,
             max_batch_len: config.rpc_max_batch_len,
         };
+        let settings = crate::rpc_server::RpcSettings {
+            workers: config.rpc_workers,
+            queue: config.rpc_work_queue,
+            max_response_bytes: config.rpc_max_response_bytes as usize,
+        };
         let methods = kvvm_rpc::KvvmApiServer::into_rpc(crate::rpc_server::Api::new(
             self.vm.clone(),
             self.protocol,
+            settings,
         ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

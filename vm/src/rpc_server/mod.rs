@@ -2,7 +2,11 @@
 //! that owns the state, and map errors to the stable codes of `kvvm_rpc::codes`.
 //!
 //! Reads come from the last accepted state in RocksDB and from the tip snapshot; nothing here takes
-//! the consensus lock, so a slow accept never stalls a read.
+//! the consensus lock, so a slow accept never stalls a read. Handlers that check signatures or read
+//! the disk do so through [`work::RpcWork`], off the async workers; answers that grow with what
+//! is stored are built within the response budget and stop as soon as it is spent.
+
+mod work;
 
 use std::sync::Arc;
 
@@ -32,14 +36,28 @@ pub(crate) const MAX_TXS_PER_CALL: usize = 1_000;
 pub(crate) const DEFAULT_LIST_LIMIT: u32 = 100;
 pub(crate) const MAX_LIST_LIMIT: u32 = 1_000;
 
+/// What bounds the work of JSON-RPC calls (chain config `rpc*` fields).
+pub(crate) struct RpcSettings {
+    pub(crate) workers: usize,
+    pub(crate) queue: usize,
+    pub(crate) max_response_bytes: usize,
+}
+
 pub(crate) struct Api {
     vm: Arc<KvVm>,
     protocol: u32,
+    work: work::RpcWork,
+    max_response_bytes: usize,
 }
 
 impl Api {
-    pub(crate) fn new(vm: Arc<KvVm>, protocol: u32) -> Self {
-        Self { vm, protocol }
+    pub(crate) fn new(vm: Arc<KvVm>, protocol: u32, settings: RpcSettings) -> Self {
+        Self {
+            vm,
+            protocol,
+            work: work::RpcWork::new(settings.workers, settings.queue),
+            max_response_bytes: settings.max_response_bytes,
+        }
     }
 
     fn chain(&self) -> RpcResult<Arc<OpenChain>> {
@@ -93,6 +111,22 @@ fn submit(chain: &OpenChain, bytes: &[u8]) -> RpcResult<TxId> {
     chain.admission().admit(tx, None).map_err(admit_error)
 }
 
+/// An upper bound on an entry's size in a JSON answer: the key (text, or `0x` and hex), the value
+/// as text or hex and again as hex, the owner, the height and the field names.
+fn entry_json_bytes(key: &[u8], entry: &Entry) -> usize {
+    2 * key.len() + 4 * entry.value.len() + 200
+}
+
+fn too_big(limit: usize) -> ErrorObjectOwned {
+    rpc_error(
+        codes::RESPONSE_TOO_BIG,
+        format!("the answer would exceed rpcMaxResponseBytes ({limit} bytes); ask for less"),
+    )
+}
+
+/// Keys read per RocksDB call while an answer is built, so a spent budget stops the reads early.
+const READ_CHUNK: usize = 32;
+
 fn entry_view(key: Vec<u8>, entry: Entry) -> EntryView {
     EntryView {
         key: KvBytes(key),
@@ -101,6 +135,92 @@ fn entry_view(key: Vec<u8>, entry: Entry) -> EntryView {
         owner: Hex32(entry.owner),
         height: entry.height,
     }
+}
+
+/// Submits each transaction on its own; one refusal does not stop the rest.
+fn submit_each(chain: &OpenChain, txs: &[HexBytes]) -> Vec<SubmitItem> {
+    txs.iter()
+        .map(|tx| match submit(chain, &tx.0) {
+            Ok(id) => SubmitItem {
+                tx_id: Some(Hex32(id.0)),
+                error: None,
+            },
+            Err(e) => SubmitItem {
+                tx_id: None,
+                error: Some(ErrorView {
+                    code: e.code(),
+                    message: e.message().to_string(),
+                }),
+            },
+        })
+        .collect()
+}
+
+/// The entries of `keys` in order, read a chunk at a time within `budget` bytes of answer.
+fn entries_within(
+    chain: &OpenChain,
+    keys: Vec<KvBytes>,
+    budget: usize,
+) -> RpcResult<Vec<Option<EntryView>>> {
+    let mut out = Vec::with_capacity(keys.len());
+    let mut spent = 0usize;
+    for chunk in keys.chunks(READ_CHUNK) {
+        let refs: Vec<&[u8]> = chunk.iter().map(|k| k.0.as_slice()).collect();
+        let found = chain.store().entries(&refs).map_err(internal)?;
+        for (key, entry) in chunk.iter().zip(found) {
+            spent += entry.as_ref().map_or(8, |e| entry_json_bytes(&key.0, e));
+            if spent > budget {
+                return Err(too_big(budget));
+            }
+            out.push(entry.map(|e| entry_view(key.0.clone(), e)));
+        }
+    }
+    Ok(out)
+}
+
+/// A page of `list`: up to `limit` entries after `cursor`, fewer when the response budget is
+/// spent first (the cursor then continues from the last entry given).
+fn page_within(
+    chain: &OpenChain,
+    prefix: &[u8],
+    mut cursor: Option<Vec<u8>>,
+    limit: usize,
+    budget: usize,
+) -> RpcResult<ListPage> {
+    let mut entries = Vec::new();
+    let mut spent = 0usize;
+    while entries.len() < limit {
+        let want = READ_CHUNK.min(limit - entries.len());
+        let chunk = chain
+            .store()
+            .entries_with_prefix(prefix, cursor.as_deref(), want)
+            .map_err(internal)?;
+        let exhausted = chunk.len() < want;
+        for (key, entry) in chunk {
+            spent += entry_json_bytes(&key, &entry);
+            if spent > budget {
+                if entries.is_empty() {
+                    return Err(too_big(budget));
+                }
+                return Ok(ListPage {
+                    next_cursor: cursor.map(KvBytes),
+                    entries,
+                });
+            }
+            cursor = Some(key.clone());
+            entries.push(entry_view(key, entry));
+        }
+        if exhausted {
+            return Ok(ListPage {
+                entries,
+                next_cursor: None,
+            });
+        }
+    }
+    Ok(ListPage {
+        entries,
+        next_cursor: cursor.map(KvBytes),
+    })
 }
 
 fn block_view(block: &Block, status: BlockStatus) -> BlockView {
@@ -129,7 +249,7 @@ fn accepted_block(chain: &OpenChain, id: &BlockId) -> RpcResult<Option<BlockView
 impl KvvmApiServer for Api {
     async fn submit_tx(&self, tx: HexBytes) -> RpcResult<SubmitResult> {
         let chain = self.chain()?;
-        let id = submit(&chain, &tx.0)?;
+        let id = self.work.run(move || submit(&chain, &tx.0)).await?;
         Ok(SubmitResult { tx_id: Hex32(id.0) })
     }
 
@@ -144,30 +264,15 @@ impl KvvmApiServer for Api {
             ));
         }
         let chain = self.chain()?;
-        Ok(txs
-            .iter()
-            .map(|tx| match submit(&chain, &tx.0) {
-                Ok(id) => SubmitItem {
-                    tx_id: Some(Hex32(id.0)),
-                    error: None,
-                },
-                Err(e) => SubmitItem {
-                    tx_id: None,
-                    error: Some(ErrorView {
-                        code: e.code(),
-                        message: e.message().to_string(),
-                    }),
-                },
-            })
-            .collect())
+        self.work.run(move || Ok(submit_each(&chain, &txs))).await
     }
 
     async fn tx_status(&self, tx_id: Hex32) -> RpcResult<TxStatusView> {
         let chain = self.chain()?;
-        let state = chain
-            .admission()
-            .tx_state(&TxId(tx_id.0))
-            .map_err(internal)?;
+        let state = self
+            .work
+            .run(move || chain.admission().tx_state(&TxId(tx_id.0)).map_err(internal))
+            .await?;
         let view = |status, block_height, block_id, reason| TxStatusView {
             status,
             block_height,
@@ -187,8 +292,12 @@ impl KvvmApiServer for Api {
 
     async fn get(&self, key: KvBytes) -> RpcResult<Option<EntryView>> {
         let chain = self.chain()?;
-        let entry = chain.store().entry(&key.0).map_err(internal)?;
-        Ok(entry.map(|e| entry_view(key.0, e)))
+        self.work
+            .run(move || {
+                let entry = chain.store().entry(&key.0).map_err(internal)?;
+                Ok(entry.map(|e| entry_view(key.0, e)))
+            })
+            .await
     }
 
     async fn get_many(&self, keys: Vec<KvBytes>) -> RpcResult<Vec<Option<EntryView>>> {
@@ -202,13 +311,10 @@ impl KvvmApiServer for Api {
             ));
         }
         let chain = self.chain()?;
-        let refs: Vec<&[u8]> = keys.iter().map(|k| k.0.as_slice()).collect();
-        let found = chain.store().entries(&refs).map_err(internal)?;
-        Ok(keys
-            .into_iter()
-            .zip(found)
-            .map(|(k, e)| e.map(|e| entry_view(k.0, e)))
-            .collect())
+        let budget = self.max_response_bytes;
+        self.work
+            .run(move || entries_within(&chain, keys, budget))
+            .await
     }
 
     async fn list(
@@ -225,26 +331,21 @@ impl KvvmApiServer for Api {
             ));
         }
         let chain = self.chain()?;
-        let page = chain
-            .store()
-            .entries_with_prefix(
-                &prefix.0,
-                cursor.as_ref().map(|c| c.0.as_slice()),
-                limit as usize,
-            )
-            .map_err(internal)?;
-        let next_cursor = (page.len() == limit as usize)
-            .then(|| page.last().map(|(k, _)| KvBytes(k.clone())))
-            .flatten();
-        Ok(ListPage {
-            entries: page.into_iter().map(|(k, e)| entry_view(k, e)).collect(),
-            next_cursor,
-        })
+        let budget = self.max_response_bytes;
+        self.work
+            .run(move || {
+                let cursor = cursor.map(|c| c.0);
+                page_within(&chain, &prefix.0, cursor, limit as usize, budget)
+            })
+            .await
     }
 
     async fn nonce(&self, account: Hex32) -> RpcResult<NonceView> {
         let chain = self.chain()?;
-        let (accepted, next) = chain.admission().nonces(&account.0).map_err(internal)?;
+        let (accepted, next) = self
+            .work
+            .run(move || chain.admission().nonces(&account.0).map_err(internal))
+            .await?;
         Ok(NonceView {
             account,
             accepted,
@@ -265,21 +366,29 @@ impl KvvmApiServer for Api {
     async fn block_by_id(&self, id: Hex32) -> RpcResult<Option<BlockView>> {
         let chain = self.chain()?;
         let id = BlockId(id.0);
-        if let Some(view) = accepted_block(&chain, &id)? {
-            return Ok(Some(view));
-        }
-        Ok(chain
-            .tip()
-            .processing_block(&id)
-            .map(|b| block_view(&b, BlockStatus::Processing)))
+        self.work
+            .run(move || {
+                if let Some(view) = accepted_block(&chain, &id)? {
+                    return Ok(Some(view));
+                }
+                Ok(chain
+                    .tip()
+                    .processing_block(&id)
+                    .map(|b| block_view(&b, BlockStatus::Processing)))
+            })
+            .await
     }
 
     async fn block_by_height(&self, height: u64) -> RpcResult<Option<BlockView>> {
         let chain = self.chain()?;
-        match chain.store().block_id_at_height(height).map_err(internal)? {
-            Some(id) => accepted_block(&chain, &BlockId(id)),
-            None => Ok(None),
-        }
+        self.work
+            .run(
+                move || match chain.store().block_id_at_height(height).map_err(internal)? {
+                    Some(id) => accepted_block(&chain, &BlockId(id)),
+                    None => Ok(None),
+                },
+            )
+            .await
     }
 
     async fn chain_info(&self) -> RpcResult<ChainInfo> {
