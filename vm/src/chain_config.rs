@@ -260,7 +260,7 @@ chain_config! {
         minBlockGapMs => min_block_gap_ms: u64 = 250, Int(0..=60_000),
             "minimum time between a block and its child";
         verifiedSignatureCache => verified_signature_cache: usize = 100_000, Int(1..=10_000_000),
-            "transaction IDs whose signature this node verified";
+            "signature verdicts remembered: this many passes, and apart this many refusals";
         fateLogCapacity => fate_log_capacity: usize = 100_000, Int(1..=10_000_000),
             "refused/dropped transactions whose reason the status call remembers";
         logLevel => log_level: String = String::from("info"), LogFilter,

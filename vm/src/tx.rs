@@ -11,7 +11,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use kvvm_genesis::ChainLimits;
 
-use crate::cache::BoundedSet;
+use crate::cache::{BoundedMap, BoundedSet};
 use crate::error::TxError;
 use crate::ids::TxId;
 
@@ -181,25 +181,36 @@ impl Transaction {
     }
 }
 
-/// IDs of transactions whose signature this node already verified, so no transaction is verified twice
-/// (signature work is the budget to watch: about 23k strict verifications per second per core).
+/// This node's verdicts on transactions' signatures, so no transaction's signature is checked
+/// twice (signature work is the budget to watch: about 23k strict verifications per second per
+/// core). Refusals are remembered too, apart, so the same junk sent again costs a lookup. A
+/// transaction's ID covers its signature, so a verdict never applies to another transaction.
 pub struct VerifiedSignatures {
     ids: BoundedSet<TxId>,
+    refused: BoundedMap<TxId, TxError>,
 }
 
 impl VerifiedSignatures {
+    /// Remembers up to `capacity` verified and `capacity` refused transactions.
     pub fn new(capacity: usize) -> Self {
         Self {
             ids: BoundedSet::new(capacity),
+            refused: BoundedMap::new(capacity),
         }
     }
 
-    /// Verifies the signature unless this node already did.
+    /// Verifies the signature unless this node already judged it.
     pub fn verify(&self, tx: &Transaction) -> Result<(), TxError> {
         if self.ids.contains(&tx.id) {
             return Ok(());
         }
-        tx.verify_signature()?;
+        if let Some(refusal) = self.refused.get(&tx.id) {
+            return Err(refusal);
+        }
+        if let Err(refusal) = tx.verify_signature() {
+            self.refused.insert(tx.id, refusal.clone());
+            return Err(refusal);
+        }
         self.ids.insert(tx.id);
         Ok(())
     }
@@ -420,6 +431,31 @@ mod tests {
             Err(TxError::TooLarge { .. })
         ));
         assert!(Transaction::decode(&t.encode(), t.encoded_len - 1).is_err());
+    }
+
+    #[test]
+    fn refused_signatures_are_remembered_apart_and_stay_bounded() {
+        let cache = VerifiedSignatures::new(2);
+        let junk = |seed: u8| {
+            let mut t = tx(seed, 0, vec![put("j", "1")]);
+            t.signed.signature = [0x5a; 64];
+            Transaction::new(t.signed)
+        };
+        let first = junk(1);
+        assert_eq!(cache.verify(&first), Err(TxError::BadSignature));
+        assert_eq!(cache.refused.get(&first.id), Some(TxError::BadSignature));
+        assert_eq!(cache.verify(&first), Err(TxError::BadSignature));
+        assert!(
+            !cache.contains(&first.id),
+            "a refusal is never taken for a pass"
+        );
+        cache.verify(&junk(2)).unwrap_err();
+        cache.verify(&junk(3)).unwrap_err();
+        assert_eq!(
+            cache.refused.get(&first.id),
+            None,
+            "the oldest refusal goes"
+        );
     }
 
     #[test]
