@@ -6,6 +6,14 @@ pub enum StorageError {
     #[error("rocksdb: {0}")]
     Rocks(#[from] rocksdb::Error),
 
+    /// Another process kept the database's lock for longer than the store waited.
+    #[error("the chain database {path} is still locked by another process after {waited_ms} ms: {reason}")]
+    Locked {
+        path: String,
+        waited_ms: u64,
+        reason: String,
+    },
+
     /// A stored value does not decode. The store never panics on bad bytes; it names what it was reading so an
     /// operator can tell a damaged database from a bug.
     #[error("corrupt {what} in the chain store: {reason}")]

@@ -11,6 +11,7 @@
 
 mod error;
 pub mod lattice;
+mod lock_wait;
 pub mod store;
 
 pub use error::StorageError;

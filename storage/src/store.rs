@@ -19,6 +19,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use parking_lot::Mutex;
@@ -123,6 +124,10 @@ pub struct StoreOptions {
     /// Size of the LRU block cache shared by all column families. Hot state is small; 32 MiB keeps recent blocks
     /// and entries in memory without competing with the node for RAM.
     pub block_cache_bytes: usize,
+    /// How long `open` waits for another process to release the database's lock. A node that
+    /// restarts its plugin may start the new one while the old one is still exiting; failing at
+    /// once would leave the chain down until the next restart. Zero fails at once.
+    pub lock_wait: Duration,
 }
 
 impl Default for StoreOptions {
@@ -130,6 +135,7 @@ impl Default for StoreOptions {
         Self {
             rejected_window: 1024,
             block_cache_bytes: 32 << 20,
+            lock_wait: Duration::ZERO,
         }
     }
 }
@@ -171,9 +177,11 @@ impl ChainStore {
         db_opts.create_missing_column_families(true);
         // RocksDB's info LOG files are for debugging RocksDB itself; a few are plenty.
         db_opts.set_keep_log_file_num(4);
-        let cfs =
-            cf::ALL.map(|name| ColumnFamilyDescriptor::new(name, column_family_options(&cache)));
-        let db = DB::open_cf_descriptors(&db_opts, path, cfs)?;
+        let db = crate::lock_wait::open_waiting_for_lock(path, options.lock_wait, || {
+            let cfs = cf::ALL
+                .map(|name| ColumnFamilyDescriptor::new(name, column_family_options(&cache)));
+            DB::open_cf_descriptors(&db_opts, path, cfs)
+        })?;
 
         let store = Self {
             inner: Arc::new(Inner {

@@ -263,6 +263,8 @@ chain_config! {
             "signature verdicts remembered: this many passes, and apart this many refusals";
         fateLogCapacity => fate_log_capacity: usize = 100_000, Int(1..=10_000_000),
             "refused/dropped transactions whose reason the status call remembers";
+        dbLockWaitMs => db_lock_wait_ms: u64 = 30_000, Int(0..=600_000),
+            "how long Initialize waits for an exiting kvvm to release the chain database";
         logLevel => log_level: String = String::from("info"), LogFilter,
             "log level of the plugin's stderr (kept by the node in its chain log)";
         rpcMaxRequestBytes => rpc_max_request_bytes: u32 = 2 << 20, Bytes(1 << 10..=64 << 20),

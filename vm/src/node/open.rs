@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use kvvm_genesis::{genesis_hash, Genesis};
 use kvvm_storage::lattice::LtHash;
@@ -65,7 +66,10 @@ pub fn open(
     let hash = genesis_hash(&init.genesis_bytes);
     let store = ChainStore::open(
         &init.chain_data_dir.join("kvvm-db"),
-        StoreOptions::default(),
+        StoreOptions {
+            lock_wait: Duration::from_millis(config.db_lock_wait_ms),
+            ..StoreOptions::default()
+        },
     )?;
     // A genesis timestamp is only checked against the clock when the chain is created: once
     // accepted, the same bytes must keep opening on any later day.
