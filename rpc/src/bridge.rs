@@ -15,6 +15,7 @@
 //! |--------------------------------------------------|-------------------------------------------|
 //! | `POST` with a JSON content type, any path          | 200, `application/json; charset=utf-8`    |
 //! | body over [`BridgeLimits::max_request_body_bytes`] | 413 with a JSON-RPC error -32007 (`id: null`) |
+//! | `HandleSimple` message over that plus [`REQUEST_ENVELOPE_BYTES`] | gRPC error, never decoded |
 //! | batch longer than [`BridgeLimits::max_batch_len`]  | 200 with a single JSON-RPC error -32010   |
 //! | response over [`BridgeLimits::max_response_body_bytes`] | 200 with JSON-RPC error -32008 for that call |
 //! | body that does not start with `{` or `[`          | 400 with JSON-RPC parse error -32700      |
@@ -92,6 +93,12 @@ pub struct BridgeLimits {
     pub max_batch_len: u32,
 }
 
+/// Room for a request's method, URL and headers around its body in one
+/// `HandleSimple` message. The node's HTTP server caps headers at 1 MiB (Go's
+/// default), so a message larger than body limit + envelope carries a body
+/// over the limit anyway.
+pub const REQUEST_ENVELOPE_BYTES: usize = 1 << 20;
+
 /// The VM side of the node's gRPC `http.HTTP` service, answering with a set of
 /// jsonrpsee methods.
 ///
@@ -152,12 +159,14 @@ impl HttpBridge {
         self.limits
     }
 
-    /// This bridge as a tonic service, with gRPC message-size limits lifted
-    /// (bodies are bounded by [`BridgeLimits`] instead; AvalancheGo's gRPC
-    /// client imposes no limit either).
+    /// This bridge as a tonic service. An incoming message may carry a body up
+    /// to the request limit and its envelope; a larger one is refused by
+    /// tonic before it is decoded, so no oversized body is ever held whole.
+    /// Outgoing messages are bounded by the response limit already.
     pub fn into_grpc_service(self) -> HttpServer<Self> {
+        let max_message = self.limits.max_request_body_bytes as usize + REQUEST_ENVELOPE_BYTES;
         HttpServer::new(self)
-            .max_decoding_message_size(usize::MAX)
+            .max_decoding_message_size(max_message)
             .max_encoding_message_size(usize::MAX)
     }
 
@@ -625,6 +634,24 @@ mod tests {
         let resp = simple(&mut r, json_post(body.to_string())).await;
         assert_eq!(resp.code, 413);
         assert_eq!(body_json(&resp)["error"]["code"], -32007);
+    }
+
+    #[tokio::test]
+    async fn a_message_past_the_body_limit_and_its_envelope_is_refused_undecoded() {
+        let mut r = start(SMALL).await;
+        let at_edge = SMALL.max_request_body_bytes as usize + REQUEST_ENVELOPE_BYTES - 4096;
+        let resp = simple(&mut r, json_post(vec![b'x'; at_edge])).await;
+        assert_eq!(
+            resp.code, 413,
+            "within the envelope: decoded, then refused by size"
+        );
+        let over = SMALL.max_request_body_bytes as usize + REQUEST_ENVELOPE_BYTES + 1;
+        let refused = r
+            .client
+            .handle_simple(json_post(vec![b'x'; over]))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::OutOfRange, "{refused}");
     }
 
     #[tokio::test]
