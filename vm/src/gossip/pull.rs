@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::gossip::bloom::BloomFilter;
 use crate::gossip::wire::{self, BatchBudget, PullRequest};
 use crate::gossip::Shared;
+use crate::mempool::Pick;
 
 /// Pull requests awaiting an answer, at most. The node answers or fails every request it sent, so
 /// this only bounds what a misbehaving node could leave behind.
@@ -97,23 +98,20 @@ impl Shared {
         }
     }
 
-    /// Pool transactions the filter does not contain, within the response budget.
+    /// Pool transactions the filter does not contain, within the response budget. The answer
+    /// ends at the first transaction that does not fit: a request with an empty filter (44
+    /// bytes) then costs one answer's worth of work, not a copy of the pool.
     pub(super) fn missing_from(&self, filter: &BloomFilter) -> Vec<Vec<u8>> {
-        let mempool = &self.ctx.mempool;
         let mut budget = BatchBudget::new(self.ctx.config.pull_response_budget_bytes);
-        let mut out = Vec::new();
-        for id in mempool.ids() {
-            if filter.contains(&id) {
-                continue;
+        self.ctx.mempool.encode_picked(|tx| {
+            if filter.contains(&tx.id) {
+                Pick::Skip
+            } else if budget.try_add(tx.encoded_len) {
+                Pick::Take
+            } else {
+                Pick::Stop
             }
-            let Some(tx) = mempool.get(&id) else {
-                continue;
-            };
-            if budget.try_add(tx.encoded_len) {
-                out.push(tx.encode());
-            }
-        }
-        out
+        })
     }
 }
 

@@ -7,4 +7,4 @@ mod pool;
 
 pub(crate) use admission::{Admission, AdmissionParts, AdmitError, Admitted, TxState};
 pub(crate) use fate::{Fate, FateLog, WAITED_TOO_LONG};
-pub(crate) use pool::{AddError, Mempool, MempoolLimits};
+pub(crate) use pool::{AddError, Mempool, MempoolLimits, Pick};

@@ -40,6 +40,13 @@ pub struct MempoolLimits {
     pub waiting_ttl_ms: u64,
 }
 
+/// What [`Mempool::encode_picked`] does with the transaction it shows.
+pub enum Pick {
+    Take,
+    Skip,
+    Stop,
+}
+
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum AddError {
     #[error("transaction is already pending")]
@@ -242,6 +249,22 @@ impl Mempool {
     /// The pending transaction with this ID, if any.
     pub fn get(&self, id: &TxId) -> Option<Transaction> {
         self.lock().txs.get(id).map(|p| p.tx.clone())
+    }
+
+    /// Encodes pending transactions, in no particular order, as `pick` chooses: it sees each one
+    /// and says take, skip, or stop. Nothing is cloned or encoded that is not taken, so the work
+    /// of a caller that stops at a byte budget is bounded by the budget, not by the pool.
+    pub fn encode_picked(&self, mut pick: impl FnMut(&Transaction) -> Pick) -> Vec<Vec<u8>> {
+        let pool = self.lock();
+        let mut out = Vec::new();
+        for pooled in pool.txs.values() {
+            match pick(&pooled.tx) {
+                Pick::Take => out.push(pooled.tx.encode()),
+                Pick::Skip => {}
+                Pick::Stop => break,
+            }
+        }
+        out
     }
 
     /// IDs of every pooled transaction (for gossip filters).
@@ -766,5 +789,28 @@ mod tests {
         let pool = Mempool::new(default_limits());
         assert_eq!(pool.return_rejected([tx(5, 0)], |_| 1), 0);
         assert!(pool.is_empty());
+    }
+
+    #[test]
+    fn encoding_for_a_budget_stops_when_told_and_encodes_only_what_is_taken() {
+        let pool = Mempool::new(default_limits());
+        for account in 0..50 {
+            pool.add(tx_of(account, 0), 0).unwrap();
+        }
+        let mut shown = 0;
+        let taken = pool.encode_picked(|_| {
+            shown += 1;
+            match shown {
+                1..=3 => Pick::Take,
+                4 => Pick::Skip,
+                _ => Pick::Stop,
+            }
+        });
+        assert_eq!(taken.len(), 3);
+        assert_eq!(shown, 5, "the walk ends at the first stop");
+        for bytes in &taken {
+            let tx = Transaction::decode(bytes, 1 << 20).unwrap();
+            assert!(pool.contains(&tx.id));
+        }
     }
 }
