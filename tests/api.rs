@@ -500,6 +500,64 @@ async fn transactions_behind_nonce_gaps_from_many_accounts_neither_starve_nor_fi
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_node_s_calls_keep_answering_during_a_json_rpc_burst() {
+    let mut n = node().await;
+    // Junk that costs a full strict signature check per transaction: a valid key, a bad signature,
+    // every transaction distinct so no verdict is remembered.
+    let sender = account(3);
+    let junk_batch = |batch: u64| -> Vec<HexBytes> {
+        (0..1_000)
+            .map(|i| {
+                let unsigned = kvvm::tx::UnsignedTx {
+                    chain_id: CHAIN_ID,
+                    sender,
+                    nonce: batch * 1_000 + i,
+                    ops: vec![put("junk", "x")],
+                };
+                hex_tx(&Transaction::new(kvvm::tx::SignedTx {
+                    unsigned,
+                    signature: [0x5a; 64],
+                }))
+            })
+            .collect()
+    };
+    let burst: Vec<_> = (0..32)
+        .map(|b| {
+            let client = n.client.clone();
+            let txs = junk_batch(b);
+            tokio::spawn(async move { client.submit_txs(txs).await })
+        })
+        .collect();
+    let mut slowest = Duration::ZERO;
+    let mut probes = 0;
+    while !burst.iter().all(|task| task.is_finished()) {
+        let started = std::time::Instant::now();
+        let health = n.plugin.health().await;
+        assert_eq!(health["database"], "ok");
+        slowest = slowest.max(started.elapsed());
+        probes += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for task in burst {
+        match task.await.unwrap() {
+            Ok(items) => assert!(items
+                .iter()
+                .all(|i| i.error.as_ref().unwrap().code == codes::BAD_SIGNATURE)),
+            Err(e) => assert_eq!(code_of(e), codes::BUSY, "refused, not failed"),
+        }
+    }
+    assert!(
+        probes >= 3,
+        "the burst lasted {probes} probes: too short to show anything"
+    );
+    assert!(
+        slowest < Duration::from_secs(1),
+        "Health took {slowest:?} during the burst ({probes} probes); the node's calls must not wait on JSON-RPC work"
+    );
+    n.plugin.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn submit_many_reports_per_item_errors() {
     let n = node().await;
     let good = signed(2, 0, vec![put("a", "1")]);

@@ -1,6 +1,7 @@
 //! The plugin process: serve `vm.VM` on loopback, shake hands with the node, stop when told.
 
 pub mod convert;
+mod rpc_runtime;
 mod vm_service;
 
 use std::net::SocketAddr;
@@ -36,6 +37,8 @@ pub enum PluginError {
     Signals(std::io::Error),
     #[error("the VM server failed: {0}")]
     Serve(String),
+    #[error("starting the JSON-RPC runtime: {0}")]
+    RpcRuntime(std::io::Error),
 }
 
 /// Runs the plugin until the node shuts it down. Returns once the database is closed.
@@ -45,10 +48,15 @@ pub async fn run(settings: PluginSettings, engine_addr: String) -> Result<(), Pl
         .map_err(PluginError::Bind)?;
     let addr = listener.local_addr().map_err(PluginError::Bind)?;
     let vm = Arc::new(KvVm::new());
+    let rpc_runtime = rpc_runtime::start().map_err(PluginError::RpcRuntime)?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let service = VmServer::new(vm_service::VmService::new(vm.clone(), settings.protocol))
-        .max_decoding_message_size(usize::MAX)
-        .max_encoding_message_size(usize::MAX);
+    let service = VmServer::new(vm_service::VmService::new(
+        vm.clone(),
+        settings.protocol,
+        rpc_runtime,
+    ))
+    .max_decoding_message_size(usize::MAX)
+    .max_encoding_message_size(usize::MAX);
     let server = tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(service)

@@ -24,17 +24,20 @@ pub(crate) struct VmService {
     /// The JSON-RPC bridge server, started by the first CreateHandlers or NewHTTPHandler call. A
     /// tokio `Mutex` because starting it awaits the bind; nothing else waits on it.
     http: tokio::sync::Mutex<Option<std::net::SocketAddr>>,
+    /// Where the JSON-RPC bridge runs: a runtime apart from the one serving this service.
+    rpc_runtime: tokio::runtime::Handle,
 }
 
 /// The path under `/ext/bc/<chainID>` where the JSON-RPC API is mounted.
 pub(crate) const RPC_PREFIX: &str = "/rpc";
 
 impl VmService {
-    pub(crate) fn new(vm: Arc<KvVm>, protocol: u32) -> Self {
+    pub(crate) fn new(vm: Arc<KvVm>, protocol: u32, rpc_runtime: tokio::runtime::Handle) -> Self {
         Self {
             vm,
             protocol,
             http: tokio::sync::Mutex::new(None),
+            rpc_runtime,
         }
     }
 
@@ -62,22 +65,30 @@ impl VmService {
             self.protocol,
             settings,
         ));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| Status::internal(format!("binding the JSON-RPC server: {e}")))?;
         let mut shut_down = self.vm.shutdown_signal();
-        let server = kvvm_rpc::serve_http_bridge(methods, limits, listener, async move {
-            let _ = shut_down.wait_for(|down| *down).await;
-        })
-        .await
-        .map_err(|e| Status::internal(format!("starting the JSON-RPC server: {e}")))?;
-        let addr = server.local_addr();
-        tracing::info!(%addr, "JSON-RPC bridge serving");
-        tokio::spawn(async move {
-            if let Err(e) = server.stopped().await {
-                tracing::warn!(error = %e, "JSON-RPC bridge stopped with an error");
-            }
+        // Bound and served inside the JSON-RPC runtime, so its socket, its tasks and its
+        // handlers' blocking work all belong to that runtime.
+        let started = self.rpc_runtime.spawn(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .map_err(|e| Status::internal(format!("binding the JSON-RPC server: {e}")))?;
+            let server = kvvm_rpc::serve_http_bridge(methods, limits, listener, async move {
+                let _ = shut_down.wait_for(|down| *down).await;
+            })
+            .await
+            .map_err(|e| Status::internal(format!("starting the JSON-RPC server: {e}")))?;
+            let addr = server.local_addr();
+            tokio::spawn(async move {
+                if let Err(e) = server.stopped().await {
+                    tracing::warn!(error = %e, "JSON-RPC bridge stopped with an error");
+                }
+            });
+            Ok::<_, Status>(addr)
         });
+        let addr = started
+            .await
+            .map_err(|e| Status::internal(format!("starting the JSON-RPC server: {e}")))??;
+        tracing::info!(%addr, "JSON-RPC bridge serving");
         *http = Some(addr);
         Ok(addr)
     }
