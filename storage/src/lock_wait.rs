@@ -51,24 +51,17 @@ pub(crate) fn open_waiting_for_lock(
 
 #[cfg(test)]
 mod tests {
-    use crate::store::{ChainStore, StoreOptions};
-    use crate::StorageError;
-
     use super::*;
-
-    fn waiting(wait: Duration) -> StoreOptions {
-        StoreOptions {
-            lock_wait: wait,
-            ..StoreOptions::default()
-        }
-    }
 
     #[test]
     fn a_held_database_is_waited_for_within_the_bound_and_refused_past_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
-        let holder = ChainStore::open(&path, StoreOptions::default()).unwrap();
-        let refused = ChainStore::open(&path, waiting(Duration::from_millis(300))).unwrap_err();
+        let holder = DB::open_default(&path).unwrap();
+        let refused = open_waiting_for_lock(&path, Duration::from_millis(300), || {
+            DB::open_default(&path)
+        })
+        .unwrap_err();
         assert!(
             matches!(refused, StorageError::Locked { waited_ms, .. } if waited_ms >= 300),
             "{refused}"
@@ -78,8 +71,26 @@ mod tests {
             drop(holder);
         });
         let started = Instant::now();
-        ChainStore::open(&path, waiting(Duration::from_secs(20))).expect("opens once released");
+        open_waiting_for_lock(&path, Duration::from_secs(20), || DB::open_default(&path))
+            .expect("opens once released");
         assert!(started.elapsed() >= Duration::from_millis(300));
         released.join().unwrap();
+    }
+
+    #[test]
+    fn another_open_error_fails_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-directory");
+        std::fs::write(&file, b"x").unwrap();
+        let started = Instant::now();
+        let err = open_waiting_for_lock(&file, Duration::from_secs(20), || {
+            DB::open_default(file.join("db"))
+        })
+        .unwrap_err();
+        assert!(matches!(err, StorageError::Rocks(_)), "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no waiting for a lock that is not the cause"
+        );
     }
 }

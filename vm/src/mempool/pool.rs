@@ -510,20 +510,23 @@ mod tests {
         crate::chain_config::ChainConfig::default().mempool
     }
 
-    fn tx(seed: u8, nonce: u64) -> Transaction {
-        let key = SigningKey::from_bytes(&[seed; 32]);
+    fn signed_by(key: &SigningKey, nonce: u64, key_written: Vec<u8>) -> Transaction {
         Transaction::new(
             UnsignedTx {
                 chain_id: [0; 32],
                 sender: key.verifying_key().to_bytes(),
                 nonce,
                 ops: vec![Operation::Put {
-                    key: vec![seed],
+                    key: key_written,
                     value: nonce.to_le_bytes().to_vec(),
                 }],
             }
-            .sign(&key),
+            .sign(key),
         )
+    }
+
+    fn tx(seed: u8, nonce: u64) -> Transaction {
+        signed_by(&SigningKey::from_bytes(&[seed; 32]), nonce, vec![seed])
     }
 
     fn limits(max_txs: usize, max_bytes: usize, per_sender: usize) -> MempoolLimits {
@@ -676,19 +679,7 @@ mod tests {
     fn tx_of(account: u32, nonce: u64) -> Transaction {
         let mut seed = [7; 32];
         seed[..4].copy_from_slice(&account.to_le_bytes());
-        let key = SigningKey::from_bytes(&seed);
-        Transaction::new(
-            UnsignedTx {
-                chain_id: [0; 32],
-                sender: key.verifying_key().to_bytes(),
-                nonce,
-                ops: vec![Operation::Put {
-                    key: b"k".to_vec(),
-                    value: b"v".to_vec(),
-                }],
-            }
-            .sign(&key),
-        )
+        signed_by(&SigningKey::from_bytes(&seed), nonce, b"k".to_vec())
     }
 
     fn waiting_limits(
