@@ -19,18 +19,19 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use parking_lot::Mutex;
 use rocksdb::{
-    properties, BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType,
-    Direction, FlushOptions, IteratorMode, Options, WriteBatch, WriteOptions, DB,
+    properties, Cache, ColumnFamily, ColumnFamilyDescriptor, Direction, FlushOptions, IteratorMode,
+    Options, WriteBatch, DB,
 };
 use tracing::{debug, info, warn};
 
 use crate::error::{Result, StorageError};
 use crate::lattice::{entry_element, nonce_element, LtHash};
+use codec::{decode_borsh, decode_id, decode_u32, decode_u64_le, rejected_index_key, BORSH_TO_VEC};
+use options::{column_family_options, synced};
 
 pub type BlockId = [u8; 32];
 pub type AccountId = [u8; 32];
@@ -75,69 +76,6 @@ mod meta {
 pub enum BlockStatus {
     Accepted { height: u64 },
     Rejected { height: u64 },
-}
-
-/// The current value of a key, who owns it and the height of the block that last wrote it.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-pub struct Entry {
-    pub value: Vec<u8>,
-    pub owner: AccountId,
-    pub height: u64,
-}
-
-/// Everything the acceptance of one block changes, applied atomically by [`ChainStore::accept`].
-///
-/// The caller (the vm, which executed the block) computes `lattice` as the previous lattice minus the elements of
-/// overwritten or deleted entries and replaced nonces, plus the new ones; the store persists it as given.
-#[derive(Clone, Debug)]
-pub struct AcceptBatch {
-    pub block_id: BlockId,
-    pub height: u64,
-    pub block_bytes: Vec<u8>,
-    /// `None` deletes the key.
-    pub entry_writes: Vec<(Vec<u8>, Option<Entry>)>,
-    /// Each account's next nonce after the block.
-    pub nonce_writes: Vec<(AccountId, u64)>,
-    /// IDs of the block's transactions, indexed so a transaction's status can name its block.
-    pub tx_ids: Vec<[u8; 32]>,
-    pub lattice: LtHash,
-}
-
-/// The state at height 0, written once by [`ChainStore::write_genesis`].
-#[derive(Clone, Debug)]
-pub struct GenesisState {
-    /// Hash of the genesis document, kept so a restart with a different genesis can be refused.
-    pub genesis_hash: [u8; 32],
-    pub block_id: BlockId,
-    pub block_bytes: Vec<u8>,
-    pub entries: Vec<(Vec<u8>, Entry)>,
-    pub lattice: LtHash,
-}
-
-/// Tuning of a [`ChainStore`].
-#[derive(Clone, Debug)]
-pub struct StoreOptions {
-    /// How many heights of rejected-block statuses are kept behind the last accepted height. Older ones are pruned as
-    /// blocks are accepted: consensus never asks about a rejected block that far back, and the records would
-    /// otherwise grow forever.
-    pub rejected_window: u64,
-    /// Size of the LRU block cache shared by all column families. Hot state is small; 32 MiB keeps recent blocks
-    /// and entries in memory without competing with the node for RAM.
-    pub block_cache_bytes: usize,
-    /// How long `open` waits for another process to release the database's lock. A node that
-    /// restarts its plugin may start the new one while the old one is still exiting; failing at
-    /// once would leave the chain down until the next restart. Zero fails at once.
-    pub lock_wait: Duration,
-}
-
-impl Default for StoreOptions {
-    fn default() -> Self {
-        Self {
-            rejected_window: 1024,
-            block_cache_bytes: 32 << 20,
-            lock_wait: Duration::ZERO,
-        }
-    }
 }
 
 /// Handle to the chain state on disk. Cloning is cheap and every clone sees the same database.
@@ -613,62 +551,12 @@ impl Drop for Inner {
     }
 }
 
-/// Borsh serialisation into a `Vec` only fails if the writer fails, and a `Vec` writer does not.
-const BORSH_TO_VEC: &str = "borsh serialisation into a Vec cannot fail";
+mod codec;
+mod options;
+mod records;
 
-fn synced() -> WriteOptions {
-    let mut opts = WriteOptions::default();
-    opts.set_sync(true);
-    opts
-}
-
-/// Options shared by every column family: LZ4 (cheap to compress, and block bytes and values compress well) and
-/// one LRU block cache for the whole database.
-fn column_family_options(cache: &Cache) -> Options {
-    let mut table = BlockBasedOptions::default();
-    table.set_block_cache(cache);
-    let mut opts = Options::default();
-    opts.set_compression_type(DBCompressionType::Lz4);
-    opts.set_block_based_table_factory(&table);
-    opts
-}
-
-fn rejected_index_key(height: u64, id: &BlockId) -> [u8; 40] {
-    let mut key = [0u8; 40];
-    key[..8].copy_from_slice(&height.to_be_bytes());
-    key[8..].copy_from_slice(id);
-    key
-}
-
-fn decode_borsh<T: BorshDeserialize>(bytes: &[u8], what: &'static str) -> Result<T> {
-    borsh::from_slice(bytes).map_err(|err| StorageError::Corrupt {
-        what,
-        reason: err.to_string(),
-    })
-}
-
-fn decode_id(bytes: &[u8], what: &'static str) -> Result<[u8; 32]> {
-    bytes.try_into().map_err(|_| StorageError::Corrupt {
-        what,
-        reason: format!("{} bytes, expected 32", bytes.len()),
-    })
-}
-
-fn decode_u64_le(bytes: &[u8], what: &'static str) -> Result<u64> {
-    let array: [u8; 8] = bytes.try_into().map_err(|_| StorageError::Corrupt {
-        what,
-        reason: format!("{} bytes, expected 8", bytes.len()),
-    })?;
-    Ok(u64::from_le_bytes(array))
-}
-
-fn decode_u32(bytes: &[u8], what: &'static str) -> Result<u32> {
-    let array: [u8; 4] = bytes.try_into().map_err(|_| StorageError::Corrupt {
-        what,
-        reason: format!("{} bytes, expected 4", bytes.len()),
-    })?;
-    Ok(u32::from_le_bytes(array))
-}
+pub use options::StoreOptions;
+pub use records::{AcceptBatch, Entry, GenesisState};
 
 #[cfg(test)]
 mod crash_tests;
