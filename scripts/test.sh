@@ -9,6 +9,13 @@ cd "$(dirname "$0")/.."
 
 scripts/setup.sh
 
+if [ "${CI:-}" = "true" ]; then
+  # A fresh clone builds everything once: incremental state would only take disk (~1 GB).
+  export CARGO_INCREMENTAL=0
+fi
+echo "== disk free where target/ grows"
+df -h . | tail -1
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== gofmt (tests/network)"
