@@ -27,17 +27,7 @@ impl KvVm {
 
     pub async fn build_block(&self) -> Result<Arc<Block>, VmError> {
         let chain = self.open_chain()?;
-        let worker = chain.clone();
-        let built = tokio::task::spawn_blocking(move || worker.builder.build()).await??;
-        for (tx, reason) in &built.invalid {
-            tracing::debug!(tx = %tx.id, %reason, "dropping invalid transaction");
-            chain.fates.record(tx.id, Fate::Dropped, reason.to_string());
-        }
-        chain
-            .mempool
-            .remove(built.invalid.iter().map(|(tx, _)| tx.id));
-        chain.count_pool();
-        let block = built.block.ok_or(ChainError::NothingToBuild)?;
+        let block = tokio::task::spawn_blocking(move || chain.build()).await??;
         tracing::debug!(block = %block.id, height = block.height, txs = block.txs.len(), "built block");
         Ok(block)
     }
@@ -156,9 +146,23 @@ impl KvVm {
 }
 
 impl OpenChain {
+    /// Builds a block on the preferred tip; the pending transactions found invalid on the way
+    /// leave the pool with their fate recorded. Blocking: signature checks and RocksDB reads.
+    pub(crate) fn build(&self) -> Result<Arc<Block>, ChainError> {
+        let built = self.builder.build()?;
+        for (tx, reason) in &built.invalid {
+            tracing::debug!(tx = %tx.id, %reason, "dropping invalid transaction");
+            self.fates.record(tx.id, Fate::Dropped, reason.to_string());
+        }
+        self.mempool
+            .remove(built.invalid.iter().map(|(tx, _)| tx.id));
+        self.count_pool();
+        built.block.ok_or(ChainError::NothingToBuild)
+    }
+
     /// Decodes and verifies a block; a block new to this node takes its transactions out of the
     /// build candidates.
-    fn verify(&self, bytes: Vec<u8>) -> Result<Arc<Block>, ChainError> {
+    pub(crate) fn verify(&self, bytes: Vec<u8>) -> Result<Arc<Block>, ChainError> {
         let block = Block::decode(&bytes, self.identity.params.limits.max_block_bytes as usize)?;
         let mut tree = self.chain.lock();
         let was_processing = tree.block(&block.id)?.is_some();
@@ -172,7 +176,7 @@ impl OpenChain {
 
     /// Accepts a block durably; its transactions leave the pool, and so does every pending
     /// transaction whose nonce the block used up.
-    fn accept(&self, id: &BlockId) -> Result<Arc<Block>, ChainError> {
+    pub(crate) fn accept(&self, id: &BlockId) -> Result<Arc<Block>, ChainError> {
         let mut tree = self.chain.lock();
         let block = tree.accept(id)?;
         self.mempool.remove(block.txs.iter().map(|t| t.id));

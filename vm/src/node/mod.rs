@@ -110,6 +110,11 @@ impl OpenChain {
         Ok(())
     }
 
+    /// Transactions in the pool, pending and waiting.
+    pub(crate) fn pending_txs(&self) -> usize {
+        self.mempool.len()
+    }
+
     fn count_pool(&self) {
         self.metrics.mempool_txs.set(self.mempool.len() as i64);
         self.metrics
