@@ -12,6 +12,7 @@
 
 #![warn(unreachable_pub)]
 
+pub mod bench;
 pub mod block;
 pub mod builder;
 mod cache;

@@ -43,6 +43,9 @@ enum Command {
         #[arg(long)]
         plugin_dir: PathBuf,
     },
+    /// Measure one node's pipeline (admission, build, verify, accept) in process on a temporary
+    /// RocksDB, per stage and state size. Build with --release for figures that mean anything.
+    Bench(kvvm::bench::BenchArgs),
     #[command(flatten)]
     User(kvvm::cli::UserCommand),
 }
@@ -58,6 +61,7 @@ fn main() -> ExitCode {
         }
         Some(Command::Genesis { out }) => write_genesis(out),
         Some(Command::User(command)) => run_user(command),
+        Some(Command::Bench(args)) => run_bench(&args),
         Some(Command::SetProtocol {
             protocol,
             plugin_dir,
@@ -159,6 +163,23 @@ fn version_json() -> ExitCode {
     });
     println!("{json}");
     ExitCode::SUCCESS
+}
+
+fn run_bench(args: &kvvm::bench::BenchArgs) -> ExitCode {
+    match kvvm::bench::run(args) {
+        Ok(report) if args.json => {
+            println!("{}", report.to_json());
+            ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("kvvm bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn write_genesis(out: Option<PathBuf>) -> ExitCode {
