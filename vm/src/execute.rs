@@ -1,6 +1,7 @@
 //! Executing transactions on a view of the state: the ownership and nonce rules, and the lattice
 //! update that keeps the state root current in time proportional to the writes.
 
+use std::collections::btree_map::Entry as Slot;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -115,20 +116,25 @@ impl BlockExecutor {
             .into());
         }
 
-        // Stage the writes first so a failing operation leaves the diff untouched.
+        // Stage the writes first so a failing operation leaves the diff untouched: per key, its
+        // entry before this transaction (read once) and after the operations so far.
         let mut staged: BTreeMap<Vec<u8>, (Option<Entry>, Option<Entry>)> = BTreeMap::new();
         for op in tx.ops() {
             let key = op.key();
-            let current = match staged.get(key) {
-                Some((_, now)) => now.clone(),
-                None => self.entry(key)?,
+            let slot = match staged.entry(key.to_vec()) {
+                Slot::Occupied(slot) => slot.into_mut(),
+                Slot::Vacant(slot) => {
+                    let before = self.entry(key)?;
+                    slot.insert((before.clone(), before))
+                }
             };
-            if let Some(existing) = &current {
+            let current = &slot.1;
+            if let Some(existing) = current {
                 if existing.owner != sender {
                     return Err(TxError::NotOwner { key: key.into() }.into());
                 }
             }
-            let next = match op {
+            slot.1 = match op {
                 Operation::Put { value, .. } => Some(Entry {
                     value: value.clone(),
                     owner: sender,
@@ -141,13 +147,6 @@ impl BlockExecutor {
                     None
                 }
             };
-            match staged.get_mut(key) {
-                Some((_, now)) => *now = next,
-                None => {
-                    let before = self.entry(key)?;
-                    staged.insert(key.to_vec(), (before, next));
-                }
-            }
         }
 
         for (key, (before, after)) in staged {
