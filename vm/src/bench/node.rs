@@ -112,6 +112,17 @@ impl BenchNode {
         Ok(())
     }
 
+    /// Verifies, prefers and accepts a block built elsewhere: a node's whole work on a block
+    /// whose transactions it never admitted. Calls the chain directly rather than the stages
+    /// above, so that an instruction counter toggled on those does not toggle here too.
+    #[inline(never)]
+    pub(crate) fn stage_replay(&self, bytes: &[u8]) -> Result<(), BenchError> {
+        let block = self.chain.verify(bytes.to_vec())?;
+        self.vm.set_preference(block.id)?;
+        self.chain.accept(&block.id)?;
+        Ok(())
+    }
+
     pub(crate) fn state_root(&self) -> [u8; 32] {
         self.chain.tip().last_accepted().state_root
     }
