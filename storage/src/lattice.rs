@@ -13,9 +13,10 @@ const LANES: usize = 1024;
 /// Size of [`LtHash::to_bytes`]: 1024 lanes of two bytes.
 pub const LT_HASH_BYTES: usize = LANES * 2;
 
-/// Domain tags. Both have the same length and differ in content, so no entry preimage can equal a nonce preimage.
+/// Domain tags. All have the same length and differ in content, so no preimage of one kind can equal one of another.
 const ENTRY_DOMAIN: &[u8] = b"kvvm/entry/v1";
 const NONCE_DOMAIN: &[u8] = b"kvvm/nonce/v1";
+const ROLES_DOMAIN: &[u8] = b"kvvm/roles/v1";
 
 /// A lattice hash: a multiset of state elements folded into 1024 wrapping `u16` lanes.
 #[derive(Clone, PartialEq, Eq)]
@@ -140,6 +141,21 @@ pub fn nonce_element(account: &[u8; 32], next_nonce: u64) -> LtHash {
     LtHash::from_hasher(&hasher)
 }
 
+/// The element of an account's access rules, present only while it has a role or a quota override:
+/// `"kvvm/roles/v1" ‖ account ‖ role (u8) ‖ 0 | 1 ‖ u64 LE max keys ‖ u64 LE max bytes` (zeros
+/// when there is no override, flagged by the 0). An account's usage has no element: it is a
+/// function of the entries it owns, which have theirs.
+pub fn access_element(account: &[u8; 32], role: u8, quota: Option<(u64, u64)>) -> LtHash {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(ROLES_DOMAIN);
+    hasher.update(account);
+    hasher.update(&[role, u8::from(quota.is_some())]);
+    let (max_keys, max_bytes) = quota.unwrap_or((0, 0));
+    hasher.update(&max_keys.to_le_bytes());
+    hasher.update(&max_bytes.to_le_bytes());
+    LtHash::from_hasher(&hasher)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,6 +205,12 @@ mod tests {
             nonce_element(&ALICE, 1),
             nonce_element(&ALICE, 2),
             nonce_element(&BOB, 1),
+            access_element(&ALICE, 1, None),
+            access_element(&ALICE, 3, None),
+            access_element(&BOB, 1, None),
+            access_element(&ALICE, 1, Some((0, 0))),
+            access_element(&ALICE, 1, Some((1, 0))),
+            access_element(&ALICE, 1, Some((0, 1))),
         ];
         for (i, a) in elements.iter().enumerate() {
             for b in &elements[i + 1..] {
@@ -261,6 +283,16 @@ mod tests {
         preimage.extend_from_slice(&ALICE);
         preimage.extend_from_slice(&5u64.to_le_bytes());
         assert_eq!(nonce_element(&ALICE, 5), LtHash::of_element(&preimage));
+
+        let mut preimage = b"kvvm/roles/v1".to_vec();
+        preimage.extend_from_slice(&ALICE);
+        preimage.extend_from_slice(&[2, 1]);
+        preimage.extend_from_slice(&7u64.to_le_bytes());
+        preimage.extend_from_slice(&8u64.to_le_bytes());
+        assert_eq!(
+            access_element(&ALICE, 2, Some((7, 8))),
+            LtHash::of_element(&preimage)
+        );
 
         let mut preimage = b"kvvm/entry/v1".to_vec();
         preimage.extend_from_slice(&2u32.to_le_bytes());

@@ -1,11 +1,12 @@
 //! The chain state of kvvm on disk, and the lattice hash that commits to it.
 //!
-//! [`ChainStore`] keeps accepted blocks, the height index, block statuses, the key-value entries, account nonces
-//! and the lattice of the last accepted state in one RocksDB database. Everything a block's acceptance changes is
-//! written in one synced batch, so a crash leaves the store at some accepted height, never between two.
+//! [`ChainStore`] keeps accepted blocks, the height index, block statuses, the key-value entries, account nonces,
+//! account records (role, quota override, usage) and the lattice of the last accepted state in one RocksDB database.
+//! Everything a block's acceptance changes is written in one synced batch, so a crash leaves the store at some
+//! accepted height, never between two.
 //!
-//! [`LtHash`] is the state root: a lattice hash over every entry and nonce, updated by adding and subtracting
-//! elements instead of rehashing the whole state.
+//! [`LtHash`] is the state root: a lattice hash over every entry, nonce and access rule (role, quota override),
+//! updated by adding and subtracting elements instead of rehashing the whole state.
 //!
 //! This crate knows nothing about transactions, the vm or protobuf; callers hand it bytes and domain records.
 
@@ -15,8 +16,8 @@ mod lock_wait;
 pub mod store;
 
 pub use error::StorageError;
-pub use lattice::{entry_element, nonce_element, LtHash};
+pub use lattice::{access_element, entry_element, nonce_element, LtHash};
 pub use store::{
-    AcceptBatch, AccountId, BlockId, BlockStatus, ChainStore, Entry, GenesisState, StoreOptions,
-    SCHEMA_VERSION,
+    AcceptBatch, Account, AccountId, BlockId, BlockStatus, ChainStore, Entry, GenesisState, Quota,
+    Role, StoreOptions, Usage, SCHEMA_VERSION,
 };

@@ -10,12 +10,17 @@
 //! | `rejected_by_height` | u64 BE height ‖ block ID     | empty (drives pruning of `status`)  |
 //! | `entries`            | key bytes                    | borsh [`Entry`]                     |
 //! | `nonces`             | 32-byte account              | u64 LE next nonce                   |
+//! | `accounts`           | 32-byte account              | borsh [`Account`] (role, quota override, usage); absent = default |
 //! | `txs`                | transaction ID               | u64 BE height ‖ block ID            |
 //! | `meta`               | fixed names (see `meta` mod) | see below                           |
 //!
 //! `meta` holds the last accepted block ID and height (u64 LE), the genesis hash, the schema version (u32 LE) and the
 //! 2048-byte lattice of the last accepted state. Heights in keys are big-endian so RocksDB's bytewise order is
 //! numeric order.
+//!
+//! Schema 1 (before accounts) opens as schema 2: the first open derives every owner's usage from the entries, once,
+//! and writes it with the new version in one batch (`accounts::migrate_from_v1`). Schema 1 had no roles, so the
+//! lattice, and with it the state root, is unchanged.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -37,7 +42,7 @@ pub type BlockId = [u8; 32];
 pub type AccountId = [u8; 32];
 
 /// Version of the on-disk layout described in the module docs. Bump it whenever a key or value encoding changes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 mod cf {
     pub(super) const BLOCKS: &str = "blocks";
@@ -48,8 +53,9 @@ mod cf {
     pub(super) const NONCES: &str = "nonces";
     pub(super) const META: &str = "meta";
     pub(super) const TXS: &str = "txs";
+    pub(super) const ACCOUNTS: &str = "accounts";
 
-    pub(super) const ALL: [&str; 8] = [
+    pub(super) const ALL: [&str; 9] = [
         BLOCKS,
         HEIGHTS,
         STATUS,
@@ -58,6 +64,7 @@ mod cf {
         NONCES,
         META,
         TXS,
+        ACCOUNTS,
     ];
 }
 
@@ -130,6 +137,7 @@ impl ChainStore {
         };
         match store.schema_version()? {
             Some(SCHEMA_VERSION) => {}
+            Some(accounts::SCHEMA_V1) => store.migrate_from_v1()?,
             Some(found) => {
                 return Err(StorageError::SchemaMismatch {
                     found,
@@ -222,6 +230,7 @@ impl ChainStore {
                 borsh::to_vec(entry).expect(BORSH_TO_VEC),
             );
         }
+        self.put_account_writes(&mut batch, &genesis.accounts);
         let meta_cf = self.cf(cf::META);
         batch.put_cf(meta_cf, meta::LATTICE, genesis.lattice.to_bytes());
         batch.put_cf(meta_cf, meta::GENESIS_HASH, genesis.genesis_hash);
@@ -387,6 +396,7 @@ impl ChainStore {
         for (account, next_nonce) in &accepted.nonce_writes {
             batch.put_cf(nonces_cf, account, next_nonce.to_le_bytes());
         }
+        self.put_account_writes(&mut batch, &accepted.account_writes);
         let txs_cf = self.cf(cf::TXS);
         let mut location = accepted.height.to_be_bytes().to_vec();
         location.extend_from_slice(&accepted.block_id);
@@ -487,6 +497,7 @@ impl ChainStore {
                 decode_u64_le(&next_nonce, "nonce")?,
             ));
         }
+        self.add_access_elements(&snapshot, &mut lattice)?;
         Ok(lattice)
     }
 
@@ -551,12 +562,14 @@ impl Drop for Inner {
     }
 }
 
+mod accounts;
 mod codec;
 mod options;
 mod records;
 
+pub use accounts::account_access_element;
 pub use options::StoreOptions;
-pub use records::{AcceptBatch, Entry, GenesisState};
+pub use records::{AcceptBatch, Account, Entry, GenesisState, Quota, Role, Usage};
 
 #[cfg(test)]
 mod crash_tests;

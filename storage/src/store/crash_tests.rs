@@ -102,6 +102,7 @@ fn run_child(dir: &Path) {
                 block_id: block_id(0),
                 block_bytes: block_bytes(0),
                 entries,
+                accounts: vec![],
                 lattice,
             })
             .unwrap();
@@ -139,6 +140,7 @@ fn run_child(dir: &Path) {
                 block_bytes: block_bytes(height),
                 entry_writes,
                 nonce_writes,
+                account_writes: vec![],
                 tx_ids: vec![],
                 lattice,
             })

@@ -31,6 +31,7 @@ fn genesis(entries: Vec<(Vec<u8>, Entry)>) -> GenesisState {
         block_id: block_id(0),
         block_bytes: b"genesis block".to_vec(),
         entries,
+        accounts: vec![],
         lattice,
     }
 }
@@ -56,6 +57,7 @@ fn empty_accept(store: &ChainStore, height: u64) {
             block_bytes: format!("block {height}").into_bytes(),
             entry_writes: vec![],
             nonce_writes: vec![],
+            account_writes: vec![],
             tx_ids: vec![],
             lattice: store.lattice().unwrap(),
         })
@@ -78,6 +80,7 @@ fn fresh_store_is_uninitialized() {
             block_bytes: vec![],
             entry_writes: vec![],
             nonce_writes: vec![],
+            account_writes: vec![],
             tx_ids: vec![],
             lattice: LtHash::identity(),
         }),
@@ -163,6 +166,7 @@ fn accept_persists_the_whole_block_effect() {
                     (b"added".to_vec(), Some(added.clone())),
                 ],
                 nonce_writes: vec![(ALICE, 1), (BOB, 3)],
+                account_writes: vec![],
                 tx_ids: vec![[0x71; 32], [0x72; 32]],
                 lattice: lattice.clone(),
             })
@@ -221,6 +225,7 @@ fn accept_out_of_height_order_is_refused_and_writes_nothing() {
             block_bytes: b"skipping".to_vec(),
             entry_writes: vec![(b"k".to_vec(), Some(entry(b"v", ALICE, height)))],
             nonce_writes: vec![(ALICE, 1)],
+            account_writes: vec![],
             tx_ids: vec![],
             lattice: LtHash::of_element(b"anything"),
         });
@@ -339,14 +344,14 @@ fn opening_a_store_of_another_schema_version_is_refused() {
     {
         let store = open(&dir);
         store.write_genesis(genesis(vec![])).unwrap();
-        store.put_raw(cf::META, meta::SCHEMA_VERSION, &2u32.to_le_bytes());
+        store.put_raw(cf::META, meta::SCHEMA_VERSION, &3u32.to_le_bytes());
     }
     let result = ChainStore::open(dir.path(), StoreOptions::default());
     assert!(
         matches!(
             result,
             Err(StorageError::SchemaMismatch {
-                found: 2,
+                found: 3,
                 expected: SCHEMA_VERSION
             })
         ),
@@ -396,4 +401,129 @@ fn clones_share_one_database_and_close_leaves_it_reopenable() {
         Some(BlockStatus::Rejected { height: 0 })
     );
     store.health().unwrap();
+}
+
+fn usage(keys: u64, bytes: u64) -> Usage {
+    Usage { keys, bytes }
+}
+
+#[test]
+fn account_records_are_kept_read_back_and_their_access_rules_are_in_the_lattice() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    let admin = Account {
+        role: Role::Admin,
+        ..Account::default()
+    };
+    let mut state = genesis(vec![]);
+    state.accounts = vec![(ALICE, admin)];
+    state
+        .lattice
+        .add(&account_access_element(&ALICE, &admin).unwrap());
+    store.write_genesis(state).unwrap();
+    assert_eq!(store.account(&ALICE).unwrap(), admin);
+    assert_eq!(store.account(&BOB).unwrap(), Account::default());
+    assert_eq!(store.recompute_lattice().unwrap(), store.lattice().unwrap());
+
+    // Bob is enabled with an override and stores a key; Alice's record returns to the default.
+    let bob = Account {
+        role: Role::Enabled,
+        quota: Some(Quota {
+            max_keys: 5,
+            max_bytes: 100,
+        }),
+        usage: usage(1, 2),
+    };
+    let bob_entry = entry(b"v", BOB, 1);
+    let mut lattice = store.lattice().unwrap();
+    lattice.sub(&account_access_element(&ALICE, &admin).unwrap());
+    lattice.add(&account_access_element(&BOB, &bob).unwrap());
+    lattice.add(&element(b"k", &bob_entry));
+    store
+        .accept(AcceptBatch {
+            block_id: block_id(1),
+            height: 1,
+            block_bytes: b"block 1".to_vec(),
+            entry_writes: vec![(b"k".to_vec(), Some(bob_entry))],
+            nonce_writes: vec![],
+            account_writes: vec![(ALICE, Account::default()), (BOB, bob)],
+            tx_ids: vec![],
+            lattice: lattice.clone(),
+        })
+        .unwrap();
+    assert_eq!(store.account(&BOB).unwrap(), bob);
+    assert_eq!(store.account(&ALICE).unwrap(), Account::default());
+    assert_eq!(
+        store.raw_keys(cf::ACCOUNTS),
+        vec![BOB.to_vec()],
+        "a default record is deleted, not stored"
+    );
+    assert_eq!(store.recompute_lattice().unwrap(), lattice);
+    assert_eq!(
+        store.kept_usage().unwrap(),
+        store.usage_from_entries().unwrap()
+    );
+}
+
+#[test]
+fn usage_alone_has_no_lattice_element() {
+    let only_usage = Account {
+        usage: usage(3, 30),
+        ..Account::default()
+    };
+    assert_eq!(account_access_element(&ALICE, &only_usage), None);
+}
+
+#[test]
+fn a_schema_1_store_opens_with_usage_derived_from_its_entries_and_the_same_state_root() {
+    let dir = TempDir::new().unwrap();
+    let entries = vec![
+        (b"a".to_vec(), entry(b"12", ALICE, 0)),
+        (b"bb".to_vec(), entry(b"345", ALICE, 0)),
+        (b"c".to_vec(), entry(b"", BOB, 0)),
+    ];
+    let lattice_before = {
+        let store = open(&dir);
+        store.write_genesis(genesis(entries)).unwrap();
+        // What a store written before account records looks like: schema 1, no `accounts` rows.
+        store.put_raw(cf::META, meta::SCHEMA_VERSION, &1u32.to_le_bytes());
+        assert!(store.raw_keys(cf::ACCOUNTS).is_empty());
+        store.lattice().unwrap()
+    };
+    let store = open(&dir);
+    assert_eq!(store.schema_version().unwrap(), Some(SCHEMA_VERSION));
+    assert_eq!(
+        store.account(&ALICE).unwrap().usage,
+        usage(2, 1 + 2 + 2 + 3)
+    );
+    assert_eq!(store.account(&BOB).unwrap().usage, usage(1, 1));
+    assert_eq!(store.account(&ALICE).unwrap().role, Role::None);
+    assert_eq!(store.lattice().unwrap(), lattice_before);
+    assert_eq!(store.recompute_lattice().unwrap(), lattice_before);
+    drop(store);
+    // A second open finds schema 2 and changes nothing.
+    let store = open(&dir);
+    assert_eq!(
+        store.kept_usage().unwrap(),
+        store.usage_from_entries().unwrap()
+    );
+    assert_eq!(store.lattice().unwrap(), lattice_before);
+}
+
+#[test]
+fn a_corrupt_account_record_is_an_error_naming_it() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    store.put_raw(cf::ACCOUNTS, &ALICE, b"\x09");
+    let err = store.account(&ALICE).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StorageError::Corrupt {
+                what: "account record",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
