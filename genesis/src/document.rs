@@ -10,7 +10,10 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
 use crate::error::{child_path, DOCUMENT_PATH};
-use crate::{ChainLimits, Genesis, GenesisEntry, GenesisError, MAX_GENESIS_ENTRIES};
+use crate::{
+    Access, AccessMode, ChainLimits, Genesis, GenesisEntry, GenesisError, QuotaLimits,
+    MAX_GENESIS_ADMINS, MAX_GENESIS_ENTRIES,
+};
 
 /// How an entry's key and value are written as JSON strings.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -53,7 +56,7 @@ impl Encoding {
 #[derive(Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "an object with fields timestamp, limits and entries"
+    expecting = "an object with fields timestamp, limits, entries and optionally access"
 )]
 struct RawGenesis<'a> {
     #[serde(borrow)]
@@ -62,6 +65,36 @@ struct RawGenesis<'a> {
     limits: &'a RawValue,
     #[serde(borrow)]
     entries: &'a RawValue,
+    #[serde(borrow, default, deserialize_with = "present")]
+    access: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+#[serde(
+    rename_all = "camelCase",
+    deny_unknown_fields,
+    expecting = "an object with field mode and optionally admins and defaultQuota"
+)]
+struct RawAccess<'a> {
+    #[serde(borrow)]
+    mode: &'a RawValue,
+    #[serde(borrow, default, deserialize_with = "present")]
+    admins: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    default_quota: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+#[serde(
+    rename_all = "camelCase",
+    deny_unknown_fields,
+    expecting = "an object with fields maxKeys and maxBytes"
+)]
+struct RawQuota<'a> {
+    #[serde(borrow)]
+    max_keys: &'a RawValue,
+    #[serde(borrow)]
+    max_bytes: &'a RawValue,
 }
 
 #[derive(Deserialize)]
@@ -135,10 +168,70 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Genesis, GenesisError> {
         .enumerate()
         .map(|(index, raw)| decode_entry(raw, index))
         .collect::<Result<_, _>>()?;
+    let access = match root.access {
+        Some(raw) => decode_access(raw)?,
+        None => Access::default(),
+    };
     Ok(Genesis {
         timestamp,
         limits,
         entries,
+        access,
+    })
+}
+
+fn decode_access(raw: &RawValue) -> Result<Access, GenesisError> {
+    let fields: RawAccess = field(raw, "access")?;
+    let mode_name: String = field(fields.mode, "access.mode")?;
+    let mode = match mode_name.as_str() {
+        "open" => AccessMode::Open,
+        "restricted" => AccessMode::Restricted,
+        other => {
+            return Err(GenesisError::invalid(
+                "access.mode",
+                format!("unknown mode {other:?}; expected \"open\" or \"restricted\""),
+            ))
+        }
+    };
+    let admins = match fields.admins {
+        Some(raw) => {
+            let raw_admins: Vec<&RawValue> = field(raw, "access.admins")?;
+            // Checked before decoding, like the entries, so a huge list costs no decoding.
+            if raw_admins.len() > MAX_GENESIS_ADMINS {
+                return Err(GenesisError::invalid(
+                    "access.admins",
+                    format!(
+                        "{} admins; at most {MAX_GENESIS_ADMINS} are allowed",
+                        raw_admins.len()
+                    ),
+                ));
+            }
+            raw_admins
+                .into_iter()
+                .enumerate()
+                .map(|(index, raw)| {
+                    let path = format!("access.admins[{index}]");
+                    let text: String = field(raw, &path)?;
+                    decode_owner(&text).map_err(|reason| GenesisError::invalid(path, reason))
+                })
+                .collect::<Result<_, _>>()?
+        }
+        None => Vec::new(),
+    };
+    let default_quota = match fields.default_quota {
+        Some(raw) => {
+            let quota: RawQuota = field(raw, "access.defaultQuota")?;
+            Some(QuotaLimits {
+                max_keys: field(quota.max_keys, "access.defaultQuota.maxKeys")?,
+                max_bytes: field(quota.max_bytes, "access.defaultQuota.maxBytes")?,
+            })
+        }
+        None => None,
+    };
+    Ok(Access {
+        mode,
+        admins,
+        default_quota,
     })
 }
 
@@ -210,6 +303,18 @@ struct GenesisOut<'a> {
     timestamp: u64,
     limits: &'a ChainLimits,
     entries: Vec<EntryOut>,
+    /// Left out when default, so a document without access rules reads as it always did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access: Option<AccessOut>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AccessOut {
+    mode: AccessMode,
+    admins: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    default_quota: Option<QuotaLimits>,
 }
 
 #[derive(Serialize)]
@@ -241,10 +346,16 @@ pub(crate) fn encode(genesis: &Genesis) -> String {
             }
         })
         .collect();
+    let access = (genesis.access != Access::default()).then(|| AccessOut {
+        mode: genesis.access.mode,
+        admins: genesis.access.admins.iter().map(hex::encode).collect(),
+        default_quota: genesis.access.default_quota,
+    });
     let out = GenesisOut {
         timestamp: genesis.timestamp,
         limits: &genesis.limits,
         entries,
+        access,
     };
     serde_json::to_string_pretty(&out)
         .expect("serializing structs of integers and strings to a String cannot fail")
@@ -496,6 +607,90 @@ mod tests {
         assert_eq!(invalid_path(decode_value(&doc)), "entries");
         doc["entries"] = Value::Array(vec![json!({}); MAX_GENESIS_ENTRIES]);
         assert_eq!(format_path(decode_value(&doc)), "entries[0].key");
+    }
+
+    fn with_access(access: Value) -> Value {
+        let mut doc = base();
+        doc["access"] = access;
+        doc
+    }
+
+    #[test]
+    fn a_document_without_access_is_open_with_no_quota() {
+        assert_eq!(decode_value(&base()).unwrap().access, Access::default());
+    }
+
+    #[test]
+    fn access_decodes_mode_admins_and_default_quota() {
+        let doc = with_access(json!({
+            "mode": "restricted",
+            "admins": [OWNER, "02".repeat(32)],
+            "defaultQuota": {"maxKeys": 10, "maxBytes": 18446744073709551615u64}
+        }));
+        let access = decode_value(&doc).unwrap().access;
+        assert_eq!(
+            access,
+            Access {
+                mode: AccessMode::Restricted,
+                admins: vec![[1; 32], [2; 32]],
+                default_quota: Some(QuotaLimits {
+                    max_keys: 10,
+                    max_bytes: u64::MAX
+                }),
+            }
+        );
+        let open = decode_value(&with_access(json!({"mode": "open"}))).unwrap();
+        assert_eq!(open.access, Access::default());
+    }
+
+    #[test]
+    fn access_errors_name_their_field() {
+        let cases = [
+            (json!({"mode": "closed"}), "access.mode"),
+            (
+                json!({"mode": "open", "admins": ["zz"]}),
+                "access.admins[0]",
+            ),
+            (
+                json!({"mode": "open", "admins": [OWNER, &OWNER[..62]]}),
+                "access.admins[1]",
+            ),
+        ];
+        for (access, path) in cases {
+            assert_eq!(invalid_path(decode_value(&with_access(access))), path);
+        }
+        let format_cases = [
+            (json!({"admins": []}), "access.mode"),
+            (json!({"mode": "open", "colour": 1}), "access.colour"),
+            (json!({"mode": 1}), "access.mode"),
+            (json!({"mode": "open", "admins": null}), "access.admins"),
+            (
+                json!({"mode": "open", "defaultQuota": {"maxKeys": 1}}),
+                "access.defaultQuota.maxBytes",
+            ),
+            (
+                json!({"mode": "open", "defaultQuota": {"maxKeys": -1, "maxBytes": 1}}),
+                "access.defaultQuota.maxKeys",
+            ),
+            (json!(null), "access"),
+        ];
+        for (access, path) in format_cases {
+            assert_eq!(
+                format_path(decode_value(&with_access(access.clone()))),
+                path,
+                "{access}"
+            );
+        }
+    }
+
+    #[test]
+    fn too_many_admins_are_refused_before_any_is_decoded() {
+        let junk = vec![json!(7); MAX_GENESIS_ADMINS + 1];
+        let doc = with_access(json!({"mode": "open", "admins": junk}));
+        assert_eq!(invalid_path(decode_value(&doc)), "access.admins");
+        let junk = vec![json!(7); MAX_GENESIS_ADMINS];
+        let doc = with_access(json!({"mode": "open", "admins": junk}));
+        assert_eq!(format_path(decode_value(&doc)), "access.admins[0]");
     }
 
     #[test]

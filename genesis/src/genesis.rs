@@ -2,7 +2,9 @@
 
 use std::collections::HashMap;
 
-use crate::{document, ChainLimits, GenesisError, MAX_GENESIS_ENTRIES, MIN_GENESIS_TIMESTAMP};
+use crate::{
+    document, Access, ChainLimits, GenesisError, MAX_GENESIS_ENTRIES, MIN_GENESIS_TIMESTAMP,
+};
 
 /// The decoded genesis document: the chain's first block's time, its size limits, and the initial
 /// contents of the store.
@@ -14,6 +16,8 @@ pub struct Genesis {
     pub limits: ChainLimits,
     /// Initial key-value pairs, in document order.
     pub entries: Vec<GenesisEntry>,
+    /// Who may write and how much each account may store.
+    pub access: Access,
 }
 
 /// One initial key-value pair, decoded to bytes.
@@ -41,7 +45,8 @@ impl Genesis {
     pub fn validate(&self, now_unix: u64) -> Result<(), GenesisError> {
         validate_timestamp(self.timestamp, now_unix)?;
         self.limits.validate()?;
-        validate_entries(&self.entries, &self.limits)
+        validate_entries(&self.entries, &self.limits)?;
+        self.access.validate()
     }
 
     /// Pretty-printed JSON that [`Genesis::parse`] decodes back to `self` (if `self` is valid).
@@ -60,6 +65,7 @@ impl Genesis {
             timestamp,
             limits: ChainLimits::default(),
             entries: Vec::new(),
+            access: Access::default(),
         }
     }
 }
@@ -390,6 +396,65 @@ mod tests {
         let genesis = with_entries(entries);
         assert_eq!(invalid_path(reparse(&genesis)), "entries");
         assert_eq!(invalid_path(genesis.validate(NOW)), "entries");
+    }
+
+    fn restricted(admins: Vec<[u8; 32]>) -> Genesis {
+        Genesis {
+            access: Access {
+                mode: crate::AccessMode::Restricted,
+                admins,
+                default_quota: Some(crate::QuotaLimits {
+                    max_keys: 3,
+                    max_bytes: 0,
+                }),
+            },
+            ..Genesis::default_at(NOW)
+        }
+    }
+
+    #[test]
+    fn a_restricted_genesis_round_trips_and_a_default_one_has_no_access_section() {
+        let genesis = restricted(vec![[1; 32], [2; 32]]);
+        let doc = document(&genesis);
+        assert_eq!(
+            doc["access"],
+            json!({"mode": "restricted", "admins": ["01".repeat(32), "02".repeat(32)],
+                   "defaultQuota": {"maxKeys": 3, "maxBytes": 0}})
+        );
+        assert_eq!(reparse(&genesis), Ok(genesis));
+        assert!(document(&Genesis::default_at(NOW)).get("access").is_none());
+    }
+
+    #[test]
+    fn a_restricted_genesis_needs_an_admin() {
+        assert_eq!(invalid_path(reparse(&restricted(vec![]))), "access.admins");
+        assert!(reparse(&restricted(vec![[1; 32]])).is_ok());
+    }
+
+    #[test]
+    fn a_repeated_admin_is_named() {
+        let genesis = restricted(vec![[1; 32], [2; 32], [1; 32]]);
+        let err = reparse(&genesis).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "access.admins[2]: same account as access.admins[0]"
+        );
+    }
+
+    #[test]
+    fn admin_count_at_cap_is_accepted_and_one_more_is_rejected() {
+        let admins: Vec<[u8; 32]> = (0..=crate::MAX_GENESIS_ADMINS)
+            .map(|i| {
+                let mut account = [0u8; 32];
+                account[..8].copy_from_slice(&(i as u64).to_le_bytes());
+                account
+            })
+            .collect();
+        let at_cap = restricted(admins[..crate::MAX_GENESIS_ADMINS].to_vec());
+        assert!(reparse(&at_cap).is_ok());
+        let over = restricted(admins);
+        assert_eq!(invalid_path(over.validate(NOW)), "access.admins");
+        assert_eq!(invalid_path(reparse(&over)), "access.admins");
     }
 
     #[test]

@@ -16,7 +16,9 @@
 //!   },
 //!   "entries": [
 //!     {"key": "greeting", "value": "hello", "owner": "<64 hex characters>", "encoding": "utf8"}
-//!   ]
+//!   ],
+//!   "access": {"mode": "restricted", "admins": ["<64 hex characters>"],
+//!              "defaultQuota": {"maxKeys": 1000, "maxBytes": 1048576}}
 //! }
 //! ```
 //!
@@ -28,6 +30,8 @@
 //!   unique after decoding (`"ab"` in utf8 and `"6162"` in hex are the same key); values may be empty
 //!   and are within `maxValueBytes`. `owner` is the ed25519 public key, as 64 hex characters,
 //!   allowed to change or delete the key.
+//! - `access` (optional): who may write and how much each account may store; see [`Access`].
+//!   Absent, writing is open and nothing is limited per account.
 //!
 //! Parsing is strict because a genesis mistake cannot be fixed after launch: unknown, missing or
 //! repeated fields are errors, integers must be integers of the right range, and every error names
@@ -44,11 +48,13 @@
 //!   the future would force the first blocks to be stamped in the future, and the proposervm refuses
 //!   blocks too far ahead of the local clock; the chain would stall until the clock caught up.
 
+mod access;
 mod document;
 mod error;
 mod genesis;
 mod limits;
 
+pub use access::{Access, AccessMode, QuotaLimits, MAX_GENESIS_ADMINS};
 pub use error::{GenesisError, DOCUMENT_PATH};
 pub use genesis::{Genesis, GenesisEntry};
 pub use limits::{
@@ -113,6 +119,7 @@ mod tests {
                     value: b"hello".to_vec(),
                     owner: [0xab; 32],
                 }],
+                access: Access::default(),
             }
         );
     }
