@@ -11,8 +11,8 @@ use jsonrpsee::proc_macros::rpc;
 
 use crate::types::{Hex32, HexBytes, KvBytes};
 use crate::views::{
-    BlockRef, BlockView, ChainInfo, EntryView, ListPage, NonceView, SigningBytesView, SubmitItem,
-    SubmitResult, TxStatusView, UnsignedTxRequest,
+    AccountView, BlockRef, BlockView, ChainInfo, EntryView, ListPage, NonceView, SigningBytesView,
+    SubmitItem, SubmitResult, TxStatusView, UnsignedTxRequest,
 };
 
 /// The kvvm JSON-RPC API (namespace `kvvm`).
@@ -52,6 +52,10 @@ pub trait KvvmApi {
     #[method(name = "nonce")]
     async fn nonce(&self, account: Hex32) -> RpcResult<NonceView>;
 
+    /// Returns an account's nonce, role, storage used and quota, per the last accepted state.
+    #[method(name = "account")]
+    async fn account(&self, account: Hex32) -> RpcResult<AccountView>;
+
     /// Returns the last accepted block.
     #[method(name = "lastAccepted")]
     async fn last_accepted(&self) -> RpcResult<BlockRef>;
@@ -64,7 +68,7 @@ pub trait KvvmApi {
     #[method(name = "blockByHeight")]
     async fn block_by_height(&self, height: u64) -> RpcResult<Option<BlockView>>;
 
-    /// Returns the chain's identity, limits and versions.
+    /// Returns the chain's identity, versions, and every limit that can refuse a request.
     #[method(name = "chainInfo")]
     async fn chain_info(&self) -> RpcResult<ChainInfo>;
 

@@ -40,8 +40,9 @@ pub fn http_client(url: &str) -> Result<HttpClient, ClientError> {
 mod tests {
     use super::*;
     use crate::{
-        codes, rpc_error, BlockRef, BlockView, ChainInfo, EntryView, Hex32, HexBytes, KvBytes,
-        KvvmApiServer, LimitsView, ListPage, NonceView, SigningBytesView, SubmitItem, SubmitResult,
+        codes, rpc_error, AccessView, AccountView, BlockRef, BlockView, ChainInfo, EntryView,
+        Hex32, HexBytes, KvBytes, KvvmApiServer, LimitsView, ListPage, MempoolLimitsView,
+        NonceView, QuotaView, RoleView, RpcLimitsView, SigningBytesView, SubmitItem, SubmitResult,
         TxStatus, TxStatusView, UnsignedTxRequest,
     };
     use jsonrpsee::core::client::ClientT;
@@ -120,6 +121,20 @@ mod tests {
                 next: 5,
             })
         }
+        async fn account(&self, account: Hex32) -> RpcResult<AccountView> {
+            Ok(AccountView {
+                account,
+                nonce: 3,
+                role: RoleView::Manager,
+                keys_used: 2,
+                bytes_used: 40,
+                quota: Some(QuotaView {
+                    max_keys: 10,
+                    max_bytes: 1000,
+                }),
+                quota_override: true,
+            })
+        }
         async fn last_accepted(&self) -> RpcResult<BlockRef> {
             unsupported()
         }
@@ -142,6 +157,28 @@ mod tests {
                     max_tx_bytes: 131072,
                     max_txs_per_block: 1000,
                     max_block_bytes: 2097152,
+                },
+                access: AccessView {
+                    mode: "restricted".into(),
+                    default_quota: None,
+                },
+                rpc_limits: RpcLimitsView {
+                    max_request_bytes: 1,
+                    max_response_bytes: 2,
+                    max_batch_len: 3,
+                    max_txs_per_submit: 4,
+                    max_keys_per_get_many: 5,
+                    max_list_limit: 6,
+                    workers: 7,
+                    work_queue: 8,
+                },
+                mempool_limits: MempoolLimitsView {
+                    max_txs: 1,
+                    max_bytes: 2,
+                    max_txs_per_sender: 3,
+                    max_future_nonces: 4,
+                    max_waiting_txs: 5,
+                    waiting_ttl_ms: 6,
                 },
                 rpcchainvm_protocol: 44,
                 vm_version: "0.1.0".into(),
@@ -186,6 +223,16 @@ mod tests {
 
         let info = client.chain_info().await.unwrap();
         assert_eq!(info.limits.max_ops_per_tx, 16);
+        assert_eq!(info.rpc_limits.max_txs_per_submit, 4);
+        assert_eq!(info.mempool_limits.max_future_nonces, 4);
+        assert_eq!(info.access.mode, "restricted");
+
+        let view = client.account(account).await.unwrap();
+        assert_eq!(
+            (view.role, view.keys_used, view.bytes_used),
+            (RoleView::Manager, 2, 40)
+        );
+        assert_eq!(view.quota.unwrap().max_keys, 10);
 
         handle.stop().unwrap();
     }
@@ -251,6 +298,7 @@ mod tests {
             "kvvm_getMany",
             "kvvm_list",
             "kvvm_nonce",
+            "kvvm_account",
             "kvvm_lastAccepted",
             "kvvm_blockById",
             "kvvm_blockByHeight",
@@ -259,6 +307,6 @@ mod tests {
         ] {
             assert!(names.contains(&name), "{name} missing from {names:?}");
         }
-        assert_eq!(names.len(), 12);
+        assert_eq!(names.len(), 13);
     }
 }

@@ -14,6 +14,7 @@
 //! | `getMany`       | `keys`: [`KvBytes`]`[]`                    | ([`EntryView`] or `null`)`[]` |
 //! | `list`          | `prefix`, `cursor?`: [`KvBytes`], `limit?`: u32 | [`ListPage`]          |
 //! | `nonce`         | `account`: [`Hex32`]                      | [`NonceView`]               |
+//! | `account`       | `account`: [`Hex32`]                      | [`AccountView`]             |
 //! | `lastAccepted`  | —                                        | [`BlockRef`]                |
 //! | `blockById`     | `id`: [`Hex32`]                           | [`BlockView`] or `null`     |
 //! | `blockByHeight` | `height`: u64                            | [`BlockView`] or `null`     |
@@ -41,7 +42,7 @@ pub use client::{http_client, ClientError};
 pub use error::Error;
 pub use types::{codes, rpc_error, DecodeError, Hex32, HexBytes, KvBytes};
 pub use views::{
-    BlockRef, BlockStatus, BlockView, ChainInfo, EntryView, ErrorView, LimitsView, ListPage,
-    NonceView, OpArg, SigningBytesView, SubmitItem, SubmitResult, TxStatus, TxStatusView,
-    UnsignedTxRequest,
+    AccessView, AccountView, BlockRef, BlockStatus, BlockView, ChainInfo, EntryView, ErrorView,
+    LimitsView, ListPage, MempoolLimitsView, NonceView, OpArg, QuotaView, RoleView, RpcLimitsView,
+    SigningBytesView, SubmitItem, SubmitResult, TxStatus, TxStatusView, UnsignedTxRequest,
 };

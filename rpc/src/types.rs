@@ -315,6 +315,8 @@ impl<'de> Deserialize<'de> for KvBytes {
 /// | 1010   | `ALREADY_KNOWN`  | transaction is already pending or accepted                  |
 /// | 1011   | `NOT_READY`      | chain is not serving yet (bootstrapping)                    |
 /// | 1012   | `BUSY`           | too many JSON-RPC calls running or waiting; retry later     |
+/// | 1013   | `NOT_ALLOWED`    | the sender's role does not allow this (restricted chain, role or quota change) |
+/// | 1014   | `QUOTA_EXCEEDED` | the sender's keys or bytes would grow past its storage quota |
 /// | -32008 | `RESPONSE_TOO_BIG` | the answer would exceed the response limit                |
 /// | -32602 | `INVALID_PARAMS` | parameters do not decode (jsonrpsee uses it for bad params) |
 /// | -32603 | `INTERNAL`       | unexpected server-side failure                              |
@@ -343,6 +345,11 @@ pub mod codes {
     pub const NOT_READY: i32 = 1011;
     /// Too many JSON-RPC calls are running or waiting; retry later.
     pub const BUSY: i32 = 1012;
+    /// The sender may not do this: no role on a restricted chain, or a role or quota change its
+    /// role does not allow.
+    pub const NOT_ALLOWED: i32 = 1013;
+    /// The transaction would grow the sender's stored keys or bytes past its quota.
+    pub const QUOTA_EXCEEDED: i32 = 1014;
     /// The answer would exceed the response limit (jsonrpsee's code for an oversized response).
     pub const RESPONSE_TOO_BIG: i32 = jsonrpsee::types::error::OVERSIZED_RESPONSE_CODE;
     /// Parameters do not decode (JSON-RPC's code, also used by jsonrpsee).

@@ -171,6 +171,103 @@ pub struct LimitsView {
     pub max_block_bytes: u32,
 }
 
+/// What an account may do (`"none"`, `"enabled"`, `"manager"`, `"admin"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleView {
+    /// No role: may write only on an open chain.
+    None,
+    /// May write on a restricted chain.
+    Enabled,
+    /// May write, and grant or revoke `enabled`.
+    Manager,
+    /// May write, set any other account's role, and set quotas.
+    Admin,
+}
+
+/// A storage quota: keys owned, and bytes of those keys plus their values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct QuotaView {
+    /// Most keys the account may own.
+    pub max_keys: u64,
+    /// Most bytes (each owned key's length plus its value's) the account may store.
+    pub max_bytes: u64,
+}
+
+/// Result of `account`: an account as the last accepted state has it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountView {
+    /// The account asked about.
+    pub account: Hex32,
+    /// Next nonce according to the last accepted state (as `nonce`'s `accepted`).
+    pub nonce: u64,
+    /// The account's role.
+    pub role: RoleView,
+    /// Keys it owns.
+    pub keys_used: u64,
+    /// Bytes of the keys it owns and their values.
+    pub bytes_used: u64,
+    /// The quota that applies; `null`: no limit.
+    #[serde(default)]
+    pub quota: Option<QuotaView>,
+    /// Whether `quota` is an admin's override for this account rather than the chain's default.
+    pub quota_override: bool,
+}
+
+/// Who may write on the chain, fixed by its genesis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessView {
+    /// `"open"`: anyone may write; `"restricted"`: only accounts with a role.
+    pub mode: String,
+    /// The quota of accounts without an override; `null`: no limit.
+    #[serde(default)]
+    pub default_quota: Option<QuotaView>,
+}
+
+/// What one node accepts in a JSON-RPC request: its chain config (`rpc*`) and fixed per-call caps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RpcLimitsView {
+    /// Largest request body, in bytes (HTTP 413 above).
+    pub max_request_bytes: u32,
+    /// Largest response, in bytes (-32008 above).
+    pub max_response_bytes: u32,
+    /// Most calls in one batch (-32010 above).
+    pub max_batch_len: u32,
+    /// Most transactions in one `submitTxs` (1004 above).
+    pub max_txs_per_submit: u32,
+    /// Most keys in one `getMany` (1004 above).
+    pub max_keys_per_get_many: u32,
+    /// Largest `limit` of `list` (1004 above).
+    pub max_list_limit: u32,
+    /// Calls doing work at once.
+    pub workers: u32,
+    /// Calls waiting for a worker (1012 above).
+    pub work_queue: u32,
+}
+
+/// What one node's mempool holds: its chain config (`mempool*`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MempoolLimitsView {
+    /// Pending transactions in all (1009 above).
+    pub max_txs: u64,
+    /// Bytes of pending transactions in all (1009 above).
+    pub max_bytes: u64,
+    /// Pending transactions per account (1009 above).
+    pub max_txs_per_sender: u64,
+    /// Nonces held per account, counted from its nonce in the preferred state: a nonce up to
+    /// that plus `maxFutureNonces - 1` is taken (1006 above).
+    pub max_future_nonces: u64,
+    /// Transactions behind a nonce gap, over all accounts (1009 above).
+    pub max_waiting_txs: u64,
+    /// How long one waits behind a gap before it is dropped, in milliseconds.
+    pub waiting_ttl_ms: u64,
+}
+
 /// Result of `chainInfo`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -185,6 +282,12 @@ pub struct ChainInfo {
     pub genesis_hash: Hex32,
     /// Protocol limits.
     pub limits: LimitsView,
+    /// Who may write, and the default quota (the same on every node).
+    pub access: AccessView,
+    /// This node's JSON-RPC limits (each node's operator sets its own).
+    pub rpc_limits: RpcLimitsView,
+    /// This node's mempool limits (each node's operator sets its own).
+    pub mempool_limits: MempoolLimitsView,
     /// rpcchainvm protocol version the plugin speaks.
     pub rpcchainvm_protocol: u32,
     /// Version of the kvvm plugin.
@@ -193,7 +296,7 @@ pub struct ChainInfo {
 
 /// One operation of an unsigned transaction (`"op"` selects the kind).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "lowercase", deny_unknown_fields)]
+#[serde(tag = "op", rename_all = "camelCase", deny_unknown_fields)]
 pub enum OpArg {
     /// `{"op":"put","key":…,"value":…}`: set `key` to `value`.
     Put {
@@ -206,6 +309,21 @@ pub enum OpArg {
     Delete {
         /// Key to remove.
         key: KvBytes,
+    },
+    /// `{"op":"setRole","account":…,"role":"enabled"}`: give `account` a role (`"none"` revokes).
+    SetRole {
+        /// Account whose role changes.
+        account: Hex32,
+        /// Its new role.
+        role: RoleView,
+    },
+    /// `{"op":"setQuota","account":…,"quota":{"maxKeys":…,"maxBytes":…}}`: set `account`'s
+    /// quota override; `"quota":null` returns it to the chain's default.
+    SetQuota {
+        /// Account whose quota changes.
+        account: Hex32,
+        /// Its override, or `null`.
+        quota: Option<QuotaView>,
     },
 }
 
@@ -257,6 +375,42 @@ mod tests {
             serde_json::to_value(&del).unwrap(),
             json!({"op":"delete","key":"k"})
         );
+    }
+
+    #[test]
+    fn role_and_quota_operations_are_tagged_in_camel_case() {
+        let account = "ab".repeat(32);
+        let set: OpArg =
+            serde_json::from_value(json!({"op":"setRole","account": account,"role":"manager"}))
+                .unwrap();
+        assert_eq!(
+            set,
+            OpArg::SetRole {
+                account: Hex32([0xab; 32]),
+                role: RoleView::Manager
+            }
+        );
+        let quota: OpArg = serde_json::from_value(json!({"op":"setQuota","account": account,
+            "quota":{"maxKeys":1,"maxBytes":2}}))
+        .unwrap();
+        assert_eq!(
+            quota,
+            OpArg::SetQuota {
+                account: Hex32([0xab; 32]),
+                quota: Some(QuotaView {
+                    max_keys: 1,
+                    max_bytes: 2
+                })
+            }
+        );
+        let clear: OpArg =
+            serde_json::from_value(json!({"op":"setQuota","account": account,"quota":null}))
+                .unwrap();
+        assert!(matches!(clear, OpArg::SetQuota { quota: None, .. }));
+        assert!(serde_json::from_value::<OpArg>(
+            json!({"op":"setRole","account": account,"role":"owner"})
+        )
+        .is_err());
     }
 
     #[test]

@@ -430,10 +430,7 @@ impl Producer {
         let dir = tempfile::tempdir().unwrap();
         let store = ChainStore::open(&dir.path().join("db"), StoreOptions::default()).unwrap();
         let parsed = Genesis::parse(genesis, u64::MAX).unwrap();
-        let params = ChainParams {
-            chain_id: CHAIN_ID,
-            limits: parsed.limits,
-        };
+        let params = ChainParams::new(CHAIN_ID, &parsed);
         let signatures = Arc::new(VerifiedSignatures::new(10_000));
         let chain = open_chain(
             store.clone(),

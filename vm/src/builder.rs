@@ -44,7 +44,7 @@ pub fn assemble(
 ) -> Result<Built, ChainError> {
     let limits = &params.limits;
     let height = parent.block.height + 1;
-    let mut executor = BlockExecutor::new(parent.view, height);
+    let mut executor = BlockExecutor::new(parent.view, height, params.access);
     let mut included = Vec::new();
     let mut invalid = Vec::new();
     let mut bytes = BLOCK_OVERHEAD_BYTES;

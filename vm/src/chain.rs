@@ -10,10 +10,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use kvvm_genesis::ChainLimits;
+use kvvm_genesis::{ChainLimits, Genesis};
 use kvvm_storage::lattice::LtHash;
 use kvvm_storage::{AcceptBatch, BlockStatus, ChainStore};
 
+use crate::access::AccessRules;
 use crate::block::Block;
 use crate::error::ChainError;
 use crate::execute::{ApplyError, BlockExecutor, StateDiff, StateView};
@@ -38,6 +39,18 @@ pub fn system_clock_ms() -> u64 {
 pub struct ChainParams {
     pub chain_id: [u8; 32],
     pub limits: ChainLimits,
+    pub access: AccessRules,
+}
+
+impl ChainParams {
+    /// The facts of the chain `chain_id` that `genesis` starts.
+    pub fn new(chain_id: [u8; 32], genesis: &Genesis) -> Self {
+        Self {
+            chain_id,
+            limits: genesis.limits,
+            access: AccessRules::from_genesis(&genesis.access),
+        }
+    }
 }
 
 struct ProcessingBlock {
@@ -168,7 +181,7 @@ impl Chain {
     /// Runs the block's transactions on its parent's state; the result must match its root.
     fn execute(&self, block: &Block, parent_view: StateView) -> Result<StateDiff, ChainError> {
         let mut seen = HashSet::with_capacity(block.txs.len());
-        let mut executor = BlockExecutor::new(parent_view, block.height);
+        let mut executor = BlockExecutor::new(parent_view, block.height, self.params.access);
         for (index, tx) in block.txs.iter().enumerate() {
             if !seen.insert(tx.id) {
                 return Err(ChainError::DuplicateTx(tx.id));
@@ -308,6 +321,7 @@ fn accept_batch(block: &Block, diff: &StateDiff) -> AcceptBatch {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         nonce_writes: diff.nonces.iter().map(|(a, n)| (*a, *n)).collect(),
+        account_writes: diff.accounts.iter().map(|(a, r)| (*a, *r)).collect(),
         tx_ids: block.txs.iter().map(|t| t.id.0).collect(),
         lattice: diff.lattice.clone(),
     }

@@ -2,6 +2,7 @@
 //! the gRPC edge (`plugin::status`), and to JSON-RPC codes only in `rpc_server`.
 
 use kvvm_rpc::KvBytes;
+use kvvm_storage::Role;
 use thiserror::Error;
 
 use crate::ids::{BlockId, TxId};
@@ -37,6 +38,26 @@ pub enum TxError {
     NotOwner { key: KvBytes },
     #[error("key \"{key}\" does not exist")]
     MissingKey { key: KvBytes },
+    #[error("the sender has no role on this restricted chain; an admin or manager must enable it before it can write")]
+    NotAllowed,
+    #[error("an account may not change its own role")]
+    OwnRoleChange,
+    #[error("a sender with role {sender} may not change the role of {} from {from} to {to} (admins set any role; managers grant and revoke enabled)", hex::encode(.target))]
+    RoleChangeDenied {
+        sender: Role,
+        target: [u8; 32],
+        from: Role,
+        to: Role,
+    },
+    #[error("only an admin may set a quota; the sender's role is {0}")]
+    QuotaChangeDenied(Role),
+    #[error("the transaction would leave the sender with {keys} keys and {bytes} bytes stored, over its quota of {max_keys} keys and {max_bytes} bytes")]
+    QuotaExceeded {
+        keys: u64,
+        bytes: u64,
+        max_keys: u64,
+        max_bytes: u64,
+    },
 }
 
 /// Why a block is not acceptable, or an operation on the chain failed.

@@ -1,13 +1,16 @@
-//! Executing transactions on a view of the state: the ownership and nonce rules, and the lattice
-//! update that keeps the state root current in time proportional to the writes.
+//! Executing transactions on a view of the state: the ownership, nonce, role and quota rules, and
+//! the lattice update that keeps the state root current in time proportional to the writes.
 
-use std::collections::btree_map::Entry as Slot;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kvvm_storage::lattice::{entry_element, nonce_element, LtHash};
+use kvvm_storage::store::account_access_element;
 use kvvm_storage::{ChainStore, Entry, StorageError};
 
+use crate::access::{
+    check_quota_change, check_role_change, check_usage, AccessRules, Account, Usage,
+};
 use crate::error::TxError;
 use crate::tx::{AccountId, Operation, Transaction};
 
@@ -17,6 +20,8 @@ pub struct StateDiff {
     /// `None` marks a deleted key.
     pub entries: BTreeMap<Vec<u8>, Option<Entry>>,
     pub nonces: BTreeMap<AccountId, u64>,
+    /// Account records (role, quota override, usage) the block changed.
+    pub accounts: BTreeMap<AccountId, Account>,
     pub lattice: LtHash,
 }
 
@@ -57,6 +62,15 @@ impl StateView {
         self.store.nonce(account)
     }
 
+    pub fn account(&self, account: &AccountId) -> Result<Account, StorageError> {
+        for layer in &self.layers {
+            if let Some(record) = layer.accounts.get(account) {
+                return Ok(*record);
+            }
+        }
+        self.store.account(account)
+    }
+
     pub fn lattice(&self) -> &LtHash {
         &self.lattice
     }
@@ -74,15 +88,34 @@ pub enum ApplyError {
 pub struct BlockExecutor {
     view: StateView,
     height: u64,
+    rules: AccessRules,
     diff: StateDiff,
 }
 
+/// What a transaction would change, before and after: each key it touches, and each account
+/// record (its own usage, and the roles and quotas it sets).
+#[derive(Default)]
+struct Staged {
+    entries: BTreeMap<Vec<u8>, (Option<Entry>, Option<Entry>)>,
+    accounts: BTreeMap<AccountId, (Account, Account)>,
+}
+
+/// Whether a delete of a key that is absent now fails the transaction. In a block it does; at
+/// admission it cannot be judged yet, because the sender's pending transactions may write the key
+/// first.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AbsentDeletes {
+    Fail,
+    Pass,
+}
+
 impl BlockExecutor {
-    pub fn new(view: StateView, height: u64) -> Self {
+    pub fn new(view: StateView, height: u64, rules: AccessRules) -> Self {
         let lattice = view.lattice().clone();
         Self {
             view,
             height,
+            rules,
             diff: StateDiff {
                 lattice,
                 ..StateDiff::default()
@@ -104,6 +137,13 @@ impl BlockExecutor {
         }
     }
 
+    fn account(&self, account: &AccountId) -> Result<Account, StorageError> {
+        match self.diff.accounts.get(account) {
+            Some(record) => Ok(*record),
+            None => self.view.account(account),
+        }
+    }
+
     /// Applies `tx` whole or not at all. Signature and format checks are the caller's.
     pub fn apply(&mut self, tx: &Transaction) -> Result<(), ApplyError> {
         let sender = *tx.sender();
@@ -115,41 +155,114 @@ impl BlockExecutor {
             }
             .into());
         }
+        let staged = self.stage(tx, AbsentDeletes::Fail)?;
+        self.commit(staged);
+        if expected > 0 {
+            self.diff.lattice.sub(&nonce_element(&sender, expected));
+        }
+        self.diff.lattice.add(&nonce_element(&sender, expected + 1));
+        self.diff.nonces.insert(sender, expected + 1);
+        Ok(())
+    }
 
-        // Stage the writes first so a failing operation leaves the diff untouched: per key, its
-        // entry before this transaction (read once) and after the operations so far.
-        let mut staged: BTreeMap<Vec<u8>, (Option<Entry>, Option<Entry>)> = BTreeMap::new();
+    /// Admission's check of `tx` on this state: every rule `apply` applies (roles, ownership,
+    /// quota) except the exact nonce and the existence of deleted keys, which the sender's pending
+    /// transactions may still change. Changes nothing.
+    pub fn check_admissible(&self, tx: &Transaction) -> Result<(), ApplyError> {
+        self.stage(tx, AbsentDeletes::Pass).map(drop)
+    }
+
+    /// Works out `tx`'s changes without making them, so a failing operation leaves the diff
+    /// untouched.
+    fn stage(&self, tx: &Transaction, absent: AbsentDeletes) -> Result<Staged, ApplyError> {
+        let sender = *tx.sender();
+        let sender_role = self.account(&sender)?.role;
+        self.rules.check_sender(sender_role)?;
+        let mut staged = Staged::default();
         for op in tx.ops() {
-            let key = op.key();
-            let slot = match staged.entry(key.to_vec()) {
-                Slot::Occupied(slot) => slot.into_mut(),
-                Slot::Vacant(slot) => {
-                    let before = self.entry(key)?;
-                    slot.insert((before.clone(), before))
+            match op {
+                Operation::Put { key, value } => {
+                    let next = Entry {
+                        value: value.clone(),
+                        owner: sender,
+                        height: self.height,
+                    };
+                    self.stage_write(&mut staged, &sender, key, Some(next))?;
                 }
-            };
-            let current = &slot.1;
-            if let Some(existing) = current {
-                if existing.owner != sender {
-                    return Err(TxError::NotOwner { key: key.into() }.into());
+                Operation::Delete { key } => {
+                    let exists = self.stage_write(&mut staged, &sender, key, None)?;
+                    if !exists && absent == AbsentDeletes::Fail {
+                        return Err(TxError::MissingKey {
+                            key: key.as_slice().into(),
+                        }
+                        .into());
+                    }
+                }
+                Operation::SetRole { account, role } => {
+                    let record = self.staged_account(&mut staged, account)?;
+                    check_role_change(&sender, sender_role, account, record.role, *role)?;
+                    record.role = *role;
+                }
+                Operation::SetQuota { account, quota } => {
+                    check_quota_change(sender_role)?;
+                    self.staged_account(&mut staged, account)?.quota = *quota;
                 }
             }
-            slot.1 = match op {
-                Operation::Put { value, .. } => Some(Entry {
-                    value: value.clone(),
-                    owner: sender,
-                    height: self.height,
-                }),
-                Operation::Delete { .. } => {
-                    if current.is_none() {
-                        return Err(TxError::MissingKey { key: key.into() }.into());
-                    }
-                    None
-                }
-            };
         }
+        let (removed, added) = usage_change(&staged.entries);
+        if removed != added {
+            let record = self.staged_account(&mut staged, &sender)?;
+            let before = record.usage;
+            let after = before.minus(removed).plus(added);
+            check_usage(before, after, self.rules.quota_of(record))?;
+            record.usage = after;
+        }
+        Ok(staged)
+    }
 
-        for (key, (before, after)) in staged {
+    /// Stages `next` (a put, or `None` for a delete) at `key` for `sender`; returns whether the key
+    /// existed before this operation.
+    fn stage_write(
+        &self,
+        staged: &mut Staged,
+        sender: &AccountId,
+        key: &[u8],
+        next: Option<Entry>,
+    ) -> Result<bool, ApplyError> {
+        let current = match staged.entries.get(key) {
+            Some((_, now)) => now.clone(),
+            None => self.entry(key)?,
+        };
+        if let Some(existing) = &current {
+            if existing.owner != *sender {
+                return Err(TxError::NotOwner { key: key.into() }.into());
+            }
+        }
+        match staged.entries.get_mut(key) {
+            Some((_, now)) => *now = next,
+            None => {
+                staged.entries.insert(key.to_vec(), (current.clone(), next));
+            }
+        }
+        Ok(current.is_some())
+    }
+
+    /// `account`'s record as the transaction has changed it so far, to change further.
+    fn staged_account<'a>(
+        &self,
+        staged: &'a mut Staged,
+        account: &AccountId,
+    ) -> Result<&'a mut Account, StorageError> {
+        if !staged.accounts.contains_key(account) {
+            let record = self.account(account)?;
+            staged.accounts.insert(*account, (record, record));
+        }
+        Ok(&mut staged.accounts.get_mut(account).expect("inserted above").1)
+    }
+
+    /// Makes the staged changes part of the block's diff and its lattice.
+    fn commit(&mut self, staged: Staged) {
+        for (key, (before, after)) in staged.entries {
             if let Some(old) = &before {
                 self.diff
                     .lattice
@@ -162,12 +275,18 @@ impl BlockExecutor {
             }
             self.diff.entries.insert(key, after);
         }
-        if expected > 0 {
-            self.diff.lattice.sub(&nonce_element(&sender, expected));
+        for (account, (before, after)) in staged.accounts {
+            if before == after {
+                continue;
+            }
+            if let Some(old) = account_access_element(&account, &before) {
+                self.diff.lattice.sub(&old);
+            }
+            if let Some(new) = account_access_element(&account, &after) {
+                self.diff.lattice.add(&new);
+            }
+            self.diff.accounts.insert(account, after);
         }
-        self.diff.lattice.add(&nonce_element(&sender, expected + 1));
-        self.diff.nonces.insert(sender, expected + 1);
-        Ok(())
     }
 
     pub fn state_root(&self) -> [u8; 32] {
@@ -177,6 +296,22 @@ impl BlockExecutor {
     pub fn finish(self) -> StateDiff {
         self.diff
     }
+}
+
+/// What a transaction's staged writes take from and give to its sender's usage. Every entry there
+/// before is the sender's (ownership was checked), and every entry after is.
+fn usage_change(entries: &BTreeMap<Vec<u8>, (Option<Entry>, Option<Entry>)>) -> (Usage, Usage) {
+    let of = |key: &[u8], entry: &Option<Entry>| {
+        entry
+            .as_ref()
+            .map_or(Usage::default(), |e| Usage::of_entry(key, &e.value))
+    };
+    entries.iter().fold(
+        (Usage::default(), Usage::default()),
+        |(removed, added), (key, (before, after))| {
+            (removed.plus(of(key, before)), added.plus(of(key, after)))
+        },
+    )
 }
 
 /// The lattice of a whole state given as entries and nonces: what the incremental updates must equal.

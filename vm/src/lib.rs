@@ -12,6 +12,7 @@
 
 #![warn(unreachable_pub)]
 
+pub mod access;
 pub mod bench;
 pub mod block;
 pub mod builder;

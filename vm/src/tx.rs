@@ -11,6 +11,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use kvvm_genesis::ChainLimits;
 
+use crate::access::{Quota, Role};
 use crate::cache::{BoundedMap, BoundedSet};
 use crate::error::TxError;
 use crate::ids::TxId;
@@ -20,19 +21,29 @@ pub const SIGNING_DOMAIN: &[u8] = b"kvvm/tx/v1";
 
 pub type AccountId = [u8; 32];
 
-/// One change to the key-value state.
+/// One change to the state. New kinds are only ever added at the end, so the borsh tag of each
+/// existing kind, and every transaction already signed, keeps its meaning.
 #[derive(BorshSerialize, BorshDeserialize, Clone, Debug, PartialEq, Eq)]
 pub enum Operation {
     /// Writes `value` under `key`; the key must be free or owned by the sender.
     Put { key: Vec<u8>, value: Vec<u8> },
     /// Removes `key`, which must exist and be owned by the sender; the key becomes free.
     Delete { key: Vec<u8> },
+    /// Gives `account` the role `role` (`Role::None` revokes); see `access` for who may.
+    SetRole { account: AccountId, role: Role },
+    /// Sets `account`'s quota override (`None` returns it to the chain's default); admins only.
+    SetQuota {
+        account: AccountId,
+        quota: Option<Quota>,
+    },
 }
 
 impl Operation {
-    pub fn key(&self) -> &[u8] {
+    /// The key a put or delete writes; role and quota operations write none.
+    pub fn key(&self) -> Option<&[u8]> {
         match self {
-            Operation::Put { key, .. } | Operation::Delete { key } => key,
+            Operation::Put { key, .. } | Operation::Delete { key } => Some(key),
+            Operation::SetRole { .. } | Operation::SetQuota { .. } => None,
         }
     }
 }
@@ -146,7 +157,9 @@ impl Transaction {
             });
         }
         for op in &unsigned.ops {
-            let key = op.key();
+            let Some(key) = op.key() else {
+                continue;
+            };
             if key.is_empty() {
                 return Err(TxError::EmptyKey);
             }

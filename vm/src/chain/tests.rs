@@ -48,10 +48,7 @@ fn fixture() -> Fixture {
         value: b"by-1".to_vec(),
         owner: key(1).verifying_key().to_bytes(),
     });
-    let params = ChainParams {
-        chain_id: CHAIN_ID,
-        limits: genesis.limits,
-    };
+    let params = ChainParams::new(CHAIN_ID, &genesis);
     let signatures = Arc::new(VerifiedSignatures::new(100));
     let clock: Clock = Arc::new(|| NOW_MS);
     let chain = open_chain(

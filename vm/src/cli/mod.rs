@@ -22,6 +22,8 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use kvvm_rpc::types::{Hex32, KvBytes};
 
+use crate::access::Role;
+
 pub use env::CliEnv;
 pub use error::CliError;
 pub use key::{read_key, write_new_key};
@@ -162,6 +164,37 @@ pub enum UserCommand {
         #[command(flatten)]
         conn: Connection,
     },
+    /// Show an account's nonce, role, storage used and quota (default: the key file's account).
+    Account {
+        #[arg(value_name = "ACCOUNT")]
+        account: Option<Hex32>,
+        #[command(flatten)]
+        key: KeyFile,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Give ACCOUNT a ROLE: none (revokes), enabled, manager or admin. Admins set any role but
+    /// their own; managers grant and revoke enabled.
+    Role {
+        #[arg(value_name = "ACCOUNT")]
+        account: Hex32,
+        #[arg(value_name = "ROLE", value_parser = parse_role)]
+        role: Role,
+        #[command(flatten)]
+        key: KeyFile,
+        #[command(flatten)]
+        conn: Connection,
+        #[command(flatten)]
+        wait: Await,
+    },
+}
+
+/// A role as the API names it.
+fn parse_role(name: &str) -> Result<Role, String> {
+    [Role::None, Role::Enabled, Role::Manager, Role::Admin]
+        .into_iter()
+        .find(|role| role.name() == name)
+        .ok_or_else(|| format!("{name:?} is not a role: none, enabled, manager or admin"))
 }
 
 /// Runs `command` in the process's environment.
@@ -200,6 +233,14 @@ pub async fn run_in(command: UserCommand, env: &CliEnv) -> Result<(), CliError> 
             conn,
         } => write::wait(tx_id, timeout.duration(), &conn, env).await,
         C::Info { conn } => read::info(&conn, env).await,
+        C::Account { account, key, conn } => read::account(account, &key, &conn, env).await,
+        C::Role {
+            account,
+            role,
+            key,
+            conn,
+            wait,
+        } => write::set_role(account, role, &key, &conn, wait, env).await,
     }
 }
 
@@ -275,5 +316,16 @@ mod tests {
         assert_eq!(wait.timeout.duration(), Duration::from_secs(5));
         let alone = parse(&["put", "k", "v", "--timeout", "5"]).err();
         assert!(alone.is_some_and(|e| e.to_string().contains("--wait")));
+    }
+
+    #[test]
+    fn roles_are_named_as_the_api_names_them() {
+        let account = "ab".repeat(32);
+        let Ok(UserCommand::Role { role, .. }) = parse(&["role", &account, "manager"]) else {
+            panic!("not a role command");
+        };
+        assert_eq!(role, Role::Manager);
+        let bad = parse(&["role", &account, "owner"]).err().expect("refused");
+        assert!(bad.to_string().contains("not a role"), "{bad}");
     }
 }

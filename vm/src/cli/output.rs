@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use ed25519_dalek::SigningKey;
-use kvvm_rpc::{BlockRef, ChainInfo, EntryView, KvBytes, ListPage, TxStatusView};
+use kvvm_rpc::{AccountView, BlockRef, ChainInfo, EntryView, KvBytes, ListPage, TxStatusView};
 use serde::Serialize;
 
 pub(crate) fn print_json(value: &impl Serialize) {
@@ -78,8 +78,38 @@ pub(crate) fn print_info(info: &ChainInfo, tip: &BlockRef, json: bool) {
         limits.max_tx_bytes,
         limits.max_txs_per_block
     );
+    let quota = match &info.access.default_quota {
+        Some(q) => format!("{} keys, {} B per account", q.max_keys, q.max_bytes),
+        None => "no quota".into(),
+    };
+    println!("writing      {}, {quota}", info.access.mode);
     println!(
         "vm           kvvm {} (rpcchainvm {})",
         info.vm_version, info.rpcchainvm_protocol
     );
+}
+
+pub(crate) fn print_account(view: &AccountView, json: bool) {
+    if json {
+        return print_json(view);
+    }
+    let role = serde_json::to_value(view.role).expect("roles serialize");
+    let quota = match &view.quota {
+        Some(q) => format!(
+            "{} keys, {} B{}",
+            q.max_keys,
+            q.max_bytes,
+            if view.quota_override {
+                " (override)"
+            } else {
+                ""
+            }
+        ),
+        None => "no limit".into(),
+    };
+    println!("account {}", view.account);
+    println!("  nonce  {}", view.nonce);
+    println!("  role   {}", role.as_str().unwrap_or("?"));
+    println!("  stores {} keys, {} B", view.keys_used, view.bytes_used);
+    println!("  quota  {quota}");
 }

@@ -9,6 +9,7 @@ use super::connection::Rpc;
 use super::key::{self, read_key};
 use super::output::{print_json, print_status};
 use super::{Await, CliEnv, CliError, Connection, KeyFile};
+use crate::access::Role;
 use crate::tx::{Operation, UnsignedTx};
 
 pub(crate) async fn put(
@@ -47,6 +48,23 @@ pub(crate) async fn delete(
         conn.json,
     )
     .await
+}
+
+pub(crate) async fn set_role(
+    account: Hex32,
+    role: Role,
+    key_file: &KeyFile,
+    conn: &Connection,
+    wait: Await,
+    env: &CliEnv,
+) -> Result<(), CliError> {
+    let rpc = Rpc::connect(conn, env)?;
+    let signer = read_key(&key::choose(key_file.path.as_deref(), env).path)?;
+    let op = Operation::SetRole {
+        account: account.0,
+        role,
+    };
+    write(&rpc, &signer, op, wait, conn.json).await
 }
 
 /// Submits `op` signed by `signer`, and reports either the submission or, with `--wait`, the

@@ -11,6 +11,7 @@ use tokio::sync::broadcast;
 
 use crate::chain::ChainParams;
 use crate::error::TxError;
+use crate::execute::{ApplyError, BlockExecutor};
 use crate::ids::{BlockId, TxId};
 use crate::mempool::fate::{Fate, FateLog, WAITED_TOO_LONG};
 use crate::mempool::pool::{AddError, Mempool};
@@ -114,15 +115,12 @@ impl Admission {
         parts.signatures.verify(&tx)?;
         let view = parts.tip.preferred_view();
         let sender = *tx.sender();
-        for op in tx.ops() {
-            if let Some(entry) = view.entry(op.key())? {
-                if entry.owner != sender {
-                    let key = op.key().into();
-                    return Err(TxError::NotOwner { key }.into());
-                }
-            }
-        }
         let next = view.nonce(&sender)?;
+        match BlockExecutor::new(view, 0, parts.params.access).check_admissible(&tx) {
+            Ok(()) => {}
+            Err(ApplyError::Invalid(e)) => return Err(e.into()),
+            Err(ApplyError::Storage(e)) => return Err(e.into()),
+        }
         // Admissions are what fill the waiting budget, so they are also what empties it of the
         // transactions that waited too long.
         for expired in parts.mempool.expire_waiting(Instant::now()) {

@@ -629,7 +629,7 @@ mod tests {
         let order: Vec<(u8, u64)> = pool
             .candidates(10, |_| 0)
             .iter()
-            .map(|t| (t.ops()[0].key()[0], t.nonce()))
+            .map(|t| (t.ops()[0].key().unwrap()[0], t.nonce()))
             .collect();
         assert_eq!(order, vec![(1, 0), (2, 0), (1, 1)]);
         assert_eq!(pool.candidates(2, |_| 0).len(), 2);

@@ -1,13 +1,15 @@
 //! Opening a chain at Initialize: the chain config, the database, the genesis (written when the
 //! database is new, checked against the stored one otherwise), and every part of a running chain.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use kvvm_genesis::{genesis_hash, Genesis};
 use kvvm_storage::lattice::LtHash;
-use kvvm_storage::{ChainStore, Entry, GenesisState, StoreOptions};
+use kvvm_storage::store::account_access_element;
+use kvvm_storage::{Account, ChainStore, Entry, GenesisState, Role, StoreOptions, Usage};
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
@@ -24,7 +26,7 @@ use crate::metrics::Metrics;
 use crate::node::{ChainIdentity, OpenChain, VmError};
 use crate::peers::Peers;
 use crate::tip::{Tip, TipSnapshot};
-use crate::tx::VerifiedSignatures;
+use crate::tx::{AccountId, VerifiedSignatures};
 
 /// What Initialize hands the VM, already decoded from protobuf.
 pub struct InitParams {
@@ -79,10 +81,7 @@ pub fn open(
         clock() / 1000
     };
     let genesis = Genesis::parse(&init.genesis_bytes, genesis_now)?;
-    let params = ChainParams {
-        chain_id: init.chain_id,
-        limits: genesis.limits,
-    };
+    let params = ChainParams::new(init.chain_id, &genesis);
     let signatures = Arc::new(VerifiedSignatures::new(config.verified_signature_cache));
     let chain = open_chain(
         store.clone(),
@@ -226,10 +225,16 @@ pub fn genesis_state(genesis: &Genesis, genesis_hash: [u8; 32]) -> (Block, Genes
             (e.key.clone(), entry)
         })
         .collect();
-    let lattice = lattice_of(
+    let accounts = genesis_accounts(genesis);
+    let mut lattice = lattice_of(
         entries.iter().map(|(k, e)| (k.as_slice(), e)),
         std::iter::empty(),
     );
+    for (account, record) in &accounts {
+        if let Some(element) = account_access_element(account, record) {
+            lattice.add(&element);
+        }
+    }
     // The parent of genesis is the genesis hash: 32 bytes, never all zeros, and different for
     // every genesis document.
     let block = Block::new(
@@ -244,7 +249,23 @@ pub fn genesis_state(genesis: &Genesis, genesis_hash: [u8; 32]) -> (Block, Genes
         block_id: block.id.0,
         block_bytes: block.bytes.clone(),
         entries,
+        accounts,
         lattice,
     };
     (block, state)
+}
+
+/// The account records genesis starts with: its admins, and each owner's usage of its entries.
+/// A genesis without admins gives records with usage only, which the lattice does not cover, so
+/// its state root is what it was before account records existed.
+fn genesis_accounts(genesis: &Genesis) -> Vec<(AccountId, Account)> {
+    let mut accounts: BTreeMap<AccountId, Account> = BTreeMap::new();
+    for admin in &genesis.access.admins {
+        accounts.entry(*admin).or_default().role = Role::Admin;
+    }
+    for entry in &genesis.entries {
+        let record = accounts.entry(entry.owner).or_default();
+        record.usage = record.usage.plus(Usage::of_entry(&entry.key, &entry.value));
+    }
+    accounts.into_iter().collect()
 }

@@ -6,6 +6,7 @@
 //! the disk do so through [`work::RpcWork`], off the async workers; answers that grow with what
 //! is stored are built within the response budget and stop as soon as it is spent.
 
+mod views;
 mod work;
 
 use std::sync::Arc;
@@ -15,8 +16,8 @@ use jsonrpsee::types::ErrorObjectOwned;
 use kvvm_rpc::types::{codes, rpc_error, Hex32, HexBytes, KvBytes};
 use kvvm_rpc::KvvmApiServer;
 use kvvm_rpc::{
-    BlockRef, BlockStatus, BlockView, ChainInfo, EntryView, ErrorView, LimitsView, ListPage,
-    NonceView, OpArg, SigningBytesView, SubmitItem, SubmitResult, TxStatus, TxStatusView,
+    AccountView, BlockRef, BlockStatus, BlockView, ChainInfo, EntryView, ErrorView, LimitsView,
+    ListPage, NonceView, SigningBytesView, SubmitItem, SubmitResult, TxStatus, TxStatusView,
     UnsignedTxRequest,
 };
 use kvvm_storage::Entry;
@@ -26,7 +27,7 @@ use crate::error::TxError;
 use crate::ids::{cb58_encode, BlockId, TxId};
 use crate::mempool::{AddError, AdmitError, TxState};
 use crate::node::{KvVm, OpenChain};
-use crate::tx::{Operation, SignedTx, Transaction, UnsignedTx};
+use crate::tx::{SignedTx, Transaction, UnsignedTx};
 
 /// Most keys one `getMany` may ask for.
 pub(crate) const MAX_KEYS_PER_CALL: usize = 1_000;
@@ -86,6 +87,11 @@ fn tx_error_code(e: &TxError) -> i32 {
         TxError::WrongNonce { .. } => codes::NONCE_TOO_HIGH,
         TxError::NotOwner { .. } => codes::NOT_OWNER,
         TxError::MissingKey { .. } => codes::MISSING_KEY,
+        TxError::NotAllowed
+        | TxError::OwnRoleChange
+        | TxError::RoleChangeDenied { .. }
+        | TxError::QuotaChangeDenied(_) => codes::NOT_ALLOWED,
+        TxError::QuotaExceeded { .. } => codes::QUOTA_EXCEEDED,
     }
 }
 
@@ -353,6 +359,19 @@ impl KvvmApiServer for Api {
         })
     }
 
+    async fn account(&self, account: Hex32) -> RpcResult<AccountView> {
+        let chain = self.chain()?;
+        self.work
+            .run(move || {
+                // One store read each; both come from the last accepted state.
+                let nonce = chain.store().nonce(&account.0).map_err(internal)?;
+                let record = chain.store().account(&account.0).map_err(internal)?;
+                let rules = &chain.identity().params.access;
+                Ok(views::account_view(account.0, nonce, &record, rules))
+            })
+            .await
+    }
+
     async fn last_accepted(&self) -> RpcResult<BlockRef> {
         let chain = self.chain()?;
         let tip = chain.tip().last_accepted();
@@ -408,6 +427,9 @@ impl KvvmApiServer for Api {
                 max_txs_per_block: l.max_txs_per_block,
                 max_block_bytes: l.max_block_bytes,
             },
+            access: views::access_view(&identity.params.access),
+            rpc_limits: views::rpc_limits(chain.config()),
+            mempool_limits: views::mempool_limits(chain.config()),
             rpcchainvm_protocol: self.protocol,
             vm_version: crate::VERSION.to_string(),
         })
@@ -424,17 +446,7 @@ impl KvvmApiServer for Api {
             chain_id: params.chain_id,
             sender: req.sender.0,
             nonce,
-            ops: req
-                .ops
-                .into_iter()
-                .map(|op| match op {
-                    OpArg::Put { key, value } => Operation::Put {
-                        key: key.0,
-                        value: value.0,
-                    },
-                    OpArg::Delete { key } => Operation::Delete { key: key.0 },
-                })
-                .collect(),
+            ops: req.ops.into_iter().map(views::operation).collect(),
         };
         // Check the format now, so a client learns of a limit before it signs.
         let probe = Transaction::new(SignedTx {
