@@ -26,9 +26,12 @@ struct Node {
 }
 
 async fn node_with_config(config: &[u8]) -> Node {
+    node_with(genesis_bytes(), config).await
+}
+
+async fn node_with(genesis: Vec<u8>, config: &[u8]) -> Node {
     let data = tempfile::tempdir().unwrap();
     let mut plugin = spawn_plugin().await;
-    let genesis = genesis_bytes();
     let init = plugin
         .vm
         .initialize(init_request(data.path(), &genesis, config))
@@ -204,6 +207,16 @@ async fn write_then_read_status_blocks_and_chain_info() {
     assert_eq!(info.network_id, 88_888);
     assert_eq!(info.rpcchainvm_protocol, 45);
     assert_eq!(info.limits.max_key_bytes, 256);
+    // Every limit that can refuse a request is there, as configured (the defaults here but one).
+    assert_eq!(info.access.mode, "open");
+    assert_eq!(info.access.default_quota, None);
+    assert_eq!(info.rpc_limits.max_txs_per_submit, 1_000);
+    assert_eq!(info.rpc_limits.max_keys_per_get_many, 1_000);
+    assert_eq!(info.rpc_limits.max_list_limit, 1_000);
+    assert_eq!(info.rpc_limits.max_request_bytes, 2 << 20);
+    assert_eq!(info.rpc_limits.max_batch_len, 100);
+    assert_eq!(info.mempool_limits.max_future_nonces, 64);
+    assert_eq!(info.mempool_limits.max_txs_per_sender, 256);
     assert_eq!(
         info.genesis_hash,
         Hex32(kvvm_genesis::genesis_hash(&n.genesis))
@@ -892,4 +905,213 @@ async fn a_transaction_a_peer_block_invalidated_is_dropped_with_its_reason() {
         .unwrap();
     assert_eq!(entry.owner, Hex32(account(3)));
     n.plugin.stop().await;
+}
+
+/// A restricted chain whose first admin is account 1, every account limited to `max_keys` keys and
+/// `max_bytes` bytes unless an admin says otherwise.
+fn restricted_genesis(max_keys: u64, max_bytes: u64) -> Vec<u8> {
+    let mut genesis = kvvm_genesis::Genesis::parse(&genesis_bytes(), u64::MAX).unwrap();
+    genesis.access = kvvm_genesis::Access {
+        mode: kvvm_genesis::AccessMode::Restricted,
+        admins: vec![account(1)],
+        default_quota: Some(kvvm_genesis::QuotaLimits {
+            max_keys,
+            max_bytes,
+        }),
+    };
+    genesis.to_json_pretty().into_bytes()
+}
+
+/// Signs `ops` for `seed` through the node's `signingBytes`, as a client of docs/api.md would.
+async fn signed_through_api(n: &Node, seed: u8, ops: Vec<OpArg>) -> HexBytes {
+    let view = n
+        .client
+        .signing_bytes(UnsignedTxRequest {
+            sender: Hex32(account(seed)),
+            nonce: None,
+            ops,
+        })
+        .await
+        .unwrap();
+    use ed25519_dalek::Signer;
+    let signature = key(seed).sign(&view.signing_bytes.0).to_bytes();
+    HexBytes([view.unsigned_tx.0, signature.to_vec()].concat())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restricted_chain_refuses_strangers_until_an_admin_grants_a_role() {
+    // Account 2 may store two keys of at most 12 bytes in all.
+    let mut n = node_with(restricted_genesis(2, 12), br#"{"minBlockGapMs": 0}"#).await;
+    let info = n.client.chain_info().await.unwrap();
+    assert_eq!(info.access.mode, "restricted");
+    assert_eq!(info.access.default_quota.unwrap().max_keys, 2);
+
+    // A stranger is refused at submission, and its transaction is remembered as refused.
+    let stranger = signed(2, 0, vec![put("k1", "v")]);
+    let refused = n.client.submit_tx(hex_tx(&stranger)).await.unwrap_err();
+    assert_eq!(code_of(refused), codes::NOT_ALLOWED);
+    let status = n.client.tx_status(Hex32(stranger.id.0)).await.unwrap();
+    assert_eq!(status.status, TxStatus::Rejected);
+    assert!(status.reason.unwrap().contains("no role"));
+
+    // An enabled account may not grant roles; only the admin does.
+    let grant = OpArg::SetRole {
+        account: Hex32(account(2)),
+        role: kvvm_rpc::RoleView::Enabled,
+    };
+    let granted = signed_through_api(&n, 1, vec![grant]).await;
+    n.client.submit_tx(granted).await.unwrap();
+    n.plugin
+        .produce_block(Duration::from_secs(10))
+        .await
+        .unwrap();
+    let view = n.client.account(Hex32(account(2))).await.unwrap();
+    assert_eq!(view.role, kvvm_rpc::RoleView::Enabled);
+    assert_eq!((view.keys_used, view.bytes_used, view.nonce), (0, 0, 0));
+    let admin = n.client.account(Hex32(account(1))).await.unwrap();
+    assert_eq!(admin.role, kvvm_rpc::RoleView::Admin);
+    // The admin owns the genesis entry "motd" = "hello": one key, 4 + 5 bytes.
+    assert_eq!((admin.keys_used, admin.bytes_used, admin.nonce), (1, 9, 1));
+    let escalate = signed(
+        2,
+        0,
+        vec![Operation::SetRole {
+            account: account(3),
+            role: kvvm::access::Role::Enabled,
+        }],
+    );
+    let denied = n.client.submit_tx(hex_tx(&escalate)).await.unwrap_err();
+    assert_eq!(code_of(denied), codes::NOT_ALLOWED);
+
+    // The writer fills its quota; one more key is refused at submission with 1014.
+    let fill = signed(2, 0, vec![put("k1", "1234"), put("k2", "12")]);
+    n.client.submit_tx(hex_tx(&fill)).await.unwrap();
+    n.plugin
+        .produce_block(Duration::from_secs(10))
+        .await
+        .unwrap();
+    let view = n.client.account(Hex32(account(2))).await.unwrap();
+    assert_eq!((view.keys_used, view.bytes_used), (2, 6 + 4));
+    let over = signed(2, 1, vec![put("k3", "")]);
+    let refused = n.client.submit_tx(hex_tx(&over)).await.unwrap_err();
+    assert_eq!(code_of(refused), codes::QUOTA_EXCEEDED);
+    let too_long = signed(2, 1, vec![put("k2", "12345")]);
+    assert_eq!(
+        code_of(n.client.submit_tx(hex_tx(&too_long)).await.unwrap_err()),
+        codes::QUOTA_EXCEEDED
+    );
+    // A delete frees the quota; the same key then fits.
+    let free = signed(
+        2,
+        1,
+        vec![Operation::Delete {
+            key: b"k1".to_vec(),
+        }],
+    );
+    n.client.submit_tx(hex_tx(&free)).await.unwrap();
+    n.plugin
+        .produce_block(Duration::from_secs(10))
+        .await
+        .unwrap();
+    let view = n.client.account(Hex32(account(2))).await.unwrap();
+    assert_eq!((view.keys_used, view.bytes_used), (1, 4));
+    let again = signed(2, 2, vec![put("k3", "")]);
+    n.client.submit_tx(hex_tx(&again)).await.unwrap();
+    n.plugin
+        .produce_block(Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        n.client.tx_status(Hex32(again.id.0)).await.unwrap().status,
+        TxStatus::Accepted
+    );
+
+    // The admin's override, and revoking: the writer is a stranger again.
+    let override_and_revoke = signed_through_api(
+        &n,
+        1,
+        vec![
+            OpArg::SetQuota {
+                account: Hex32(account(2)),
+                quota: Some(kvvm_rpc::QuotaView {
+                    max_keys: 10,
+                    max_bytes: 1000,
+                }),
+            },
+            OpArg::SetRole {
+                account: Hex32(account(2)),
+                role: kvvm_rpc::RoleView::None,
+            },
+        ],
+    )
+    .await;
+    n.client.submit_tx(override_and_revoke).await.unwrap();
+    n.plugin
+        .produce_block(Duration::from_secs(10))
+        .await
+        .unwrap();
+    let view = n.client.account(Hex32(account(2))).await.unwrap();
+    assert_eq!(view.role, kvvm_rpc::RoleView::None);
+    assert!(view.quota_override);
+    assert_eq!(view.quota.unwrap().max_keys, 10);
+    let revoked = signed(2, 3, vec![put("k4", "")]);
+    assert_eq!(
+        code_of(n.client.submit_tx(hex_tx(&revoked)).await.unwrap_err()),
+        codes::NOT_ALLOWED
+    );
+    n.plugin.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_peer_block_with_a_stranger_s_write_fails_verify_and_roles_agree_across_nodes() {
+    let genesis = restricted_genesis(100, 10_000);
+    let dir = tempfile::tempdir().unwrap();
+    let mut plugin = spawn_plugin().await;
+    plugin.start(dir.path(), &genesis).await;
+    // Another validator, running kvvm's own chain code, grants account 2 and lets it write: the
+    // plugin verifies and accepts its blocks, so both computed the same roots, roles and usage.
+    let mut peer = Producer::new(&genesis);
+    let grant = peer.extend(vec![signed(
+        1,
+        0,
+        vec![Operation::SetRole {
+            account: account(2),
+            role: kvvm::access::Role::Enabled,
+        }],
+    )]);
+    let write = peer.extend(vec![signed(2, 0, vec![put("granted", "yes")])]);
+    for block in [&grant, &write] {
+        plugin.verify(block).await.unwrap();
+        plugin.accept(block).await.unwrap();
+    }
+
+    // A block that executes a stranger's write as if the chain were open: well-formed, correctly
+    // rooted for open rules, and refused by the plugin for who wrote it.
+    let base = peer.chain.preferred_base().unwrap();
+    let height = base.block.height + 1;
+    let stranger = signed(3, 0, vec![put("intruder", "x")]);
+    let mut executor =
+        kvvm::execute::BlockExecutor::new(base.view, height, kvvm::access::AccessRules::default());
+    executor.apply(&stranger).unwrap();
+    let forged = kvvm::block::Block::new(
+        base.block.id,
+        height,
+        base.block.timestamp_ms + 1,
+        vec![stranger],
+        executor.state_root(),
+    );
+    let refused = plugin.verify(&forged).await.unwrap_err();
+    assert!(refused.message().contains("no role"), "{refused:?}");
+    assert!(peer.chain.verify(forged).is_err());
+
+    let data = dir.path().to_path_buf();
+    plugin.stop().await;
+    let store = open_plugin_store(&data);
+    let ours = store.account(&account(2)).unwrap();
+    assert_eq!(ours, peer.store.account(&account(2)).unwrap());
+    assert_eq!(ours.role, kvvm::access::Role::Enabled);
+    assert_eq!(ours.usage.keys, 1);
+    assert_eq!(store.lattice().unwrap(), peer.store.lattice().unwrap());
+    assert_eq!(store.recompute_lattice().unwrap(), store.lattice().unwrap());
+    assert!(store.entry(b"intruder").unwrap().is_none());
 }

@@ -25,6 +25,7 @@ const (
 	codeNonceTooFarAhead = 1006
 	codeMempoolFull      = 1009
 	codeNotServing       = 1011
+	codeNotAllowed       = 1013
 )
 
 type rpcError struct {
@@ -126,6 +127,19 @@ type nonceView struct {
 	Next     uint64 `json:"next"`
 }
 
+type accountView struct {
+	Nonce     uint64 `json:"nonce"`
+	Role      string `json:"role"`
+	KeysUsed  uint64 `json:"keysUsed"`
+	BytesUsed uint64 `json:"bytesUsed"`
+}
+
+func (c *kvvmClient) account(ctx context.Context, account string) (accountView, error) {
+	var view accountView
+	err := c.call(ctx, "kvvm_account", &view, account)
+	return view, err
+}
+
 func (c *kvvmClient) get(ctx context.Context, key string) (*entryView, error) {
 	var entry *entryView
 	err := c.call(ctx, "kvvm_get", &entry, key)
@@ -187,12 +201,17 @@ func (a *account) id() string {
 }
 
 type op struct {
-	Op    string `json:"op"`
-	Key   string `json:"key"`
-	Value string `json:"value,omitempty"`
+	Op      string `json:"op"`
+	Key     string `json:"key,omitempty"`
+	Value   string `json:"value,omitempty"`
+	Account string `json:"account,omitempty"`
+	Role    string `json:"role,omitempty"`
 }
 
 func put(key, value string) op { return op{Op: "put", Key: key, Value: value} }
+
+// setRole gives account (64 hex characters) a role: "none", "enabled", "manager" or "admin".
+func setRole(account, role string) op { return op{Op: "setRole", Account: account, Role: role} }
 
 // sign asks the node for the signing bytes of ops at nonce and returns the signed transaction,
 // `unsignedTx ‖ signature`, in hex (docs/signing.md).

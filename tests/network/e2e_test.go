@@ -31,6 +31,7 @@ func TestKvvmNetwork(t *testing.T) {
 	t.Run("e1/SIGKILLed node loses nothing accepted", func(t *testing.T) { checkKilledNode(t, h) })
 	t.Run("e2/SIGKILLed kvvm process loses nothing accepted", func(t *testing.T) { checkKilledPlugin(t, h) })
 	t.Run("f/a node that joins later bootstraps from genesis", func(t *testing.T) { checkLateJoiner(t, h) })
+	t.Run("g/restricted chain: a stranger is refused, an admin grants a writer", func(t *testing.T) { checkRestrictedChain(t, h) })
 }
 
 // TestOlderAvalancheGo runs the same kvvm binary under AvalancheGo v1.14.0, which speaks
@@ -474,6 +475,89 @@ func checkLateJoiner(t *testing.T, h *harness) {
 		t.Fatalf("the new node reads a/greeting as %+v", entry)
 	}
 	t.Logf("a new node bootstrapped %d blocks (fetched %v)", converged.Height, fetched)
+}
+
+// checkRestrictedChain creates a second kvvm chain whose genesis restricts writing, on the same
+// validators: a stranger's write is refused by every node, the admin grants it the enabled role
+// through node 2, and its write through node 3 is accepted and read with the same role, usage
+// and state root on every validator.
+func checkRestrictedChain(t *testing.T, h *harness) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	admin, writer := newAccount("g/admin"), newAccount("g/writer")
+	chainID := h.createChain(ctx, h.restrictedGenesis(admin), 3)
+	clients := []*kvvmClient{h.chainClient(0, chainID), h.chainClient(1, chainID), h.chainClient(2, chainID)}
+
+	var info struct {
+		Access struct {
+			Mode string `json:"mode"`
+		} `json:"access"`
+	}
+	if err := clients[0].call(ctx, "kvvm_chainInfo", &info); err != nil {
+		t.Fatal(err)
+	}
+	if info.Access.Mode != "restricted" {
+		t.Fatalf("chainInfo reports access mode %q, want restricted", info.Access.Mode)
+	}
+	for i, c := range clients {
+		_, err := writer.submit(ctx, c, 0, put("g/key", "from a stranger"))
+		if errorCode(err) != codeNotAllowed {
+			t.Fatalf("node %d answered a stranger's write with %v, want code %d", i+1, err, codeNotAllowed)
+		}
+	}
+
+	grant, err := admin.submit(ctx, clients[1], 0, setRole(writer.id(), "enabled"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitAccepted(ctx, t, clients[1], grant)
+	// Node 3 admits against its own preferred state: retry until the grant's block reached it.
+	var txID string
+	err = eventually(ctx, 100*time.Millisecond, func() error {
+		var err error
+		txID, err = writer.submit(ctx, clients[2], 0, put("g/key", "granted"))
+		if err != nil && errorCode(err) != codeNotAllowed {
+			t.Fatalf("node 3 refused the granted writer: %v", err)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := waitAccepted(ctx, t, clients[2], txID)
+
+	var roots []string
+	for i, c := range clients {
+		var entry *entryView
+		if err := eventually(ctx, 100*time.Millisecond, func() error {
+			var err error
+			entry, err = c.get(ctx, "g/key")
+			if err == nil && entry == nil {
+				err = fmt.Errorf("not there yet")
+			}
+			return err
+		}); err != nil {
+			t.Fatalf("node %d: %v", i+1, err)
+		}
+		if entry.Value != "granted" || entry.Owner != writer.id() {
+			t.Fatalf("node %d reads %+v", i+1, entry)
+		}
+		view, err := c.account(ctx, writer.id())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if view.Role != "enabled" || view.KeysUsed != 1 || view.BytesUsed != uint64(len("g/key")+len("granted")) || view.Nonce != 1 {
+			t.Fatalf("node %d reports the writer as %+v", i+1, view)
+		}
+		block, err := c.blockByHeight(ctx, *status.BlockHeight)
+		if err != nil || block == nil {
+			t.Fatalf("node %d: block %d: %v", i+1, *status.BlockHeight, err)
+		}
+		roots = append(roots, block.StateRoot)
+	}
+	if roots[0] != roots[1] || roots[1] != roots[2] {
+		t.Fatalf("state roots at height %d differ: %v", *status.BlockHeight, roots)
+	}
 }
 
 func waitAccepted(ctx context.Context, t *testing.T, c *kvvmClient, txID string) txStatusView {

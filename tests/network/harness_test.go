@@ -22,6 +22,7 @@ import (
 	"github.com/ava-labs/avalanchego/ids"
 	"github.com/ava-labs/avalanchego/tests/fixture/tmpnet"
 	"github.com/ava-labs/avalanchego/utils/logging"
+	"github.com/ava-labs/avalanchego/wallet/subnet/primary/common"
 )
 
 // harness owns one tmpnet network whose nodes are children of the test process.
@@ -305,6 +306,60 @@ func (h *harness) restartNode(ctx context.Context, i int) {
 	if err := node.WaitForHealthy(ctx); err != nil {
 		h.t.Fatalf("node %d not healthy after restart: %v", i+1, err)
 	}
+}
+
+// createChain creates another kvvm chain with genesis on the running kvvm subnet, whose nodes
+// start it without a restart, and waits until the first validatorCount nodes serve its API.
+// It returns the chain ID.
+func (h *harness) createChain(ctx context.Context, genesis []byte, validatorCount int) string {
+	h.t.Helper()
+	subnet := h.network.Subnets[0]
+	wallet, err := subnet.GetWallet(ctx, h.node(0).URI)
+	if err != nil {
+		h.t.Fatalf("the subnet's wallet: %v", err)
+	}
+	vmID, err := ids.FromString(kvvmVMID)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	tx, err := wallet.P().IssueCreateChainTx(subnet.SubnetID, genesis, vmID, nil, "", common.WithContext(ctx))
+	if err != nil {
+		h.t.Fatalf("creating a chain: %v", err)
+	}
+	chainID := tx.ID().String()
+	for i := 0; i < validatorCount; i++ {
+		c := h.chainClient(i, chainID)
+		if err := eventually(ctx, 200*time.Millisecond, func() error { return c.call(ctx, "kvvm_chainInfo", nil) }); err != nil {
+			h.t.Fatalf("node %d does not serve chain %s: %v", i+1, chainID, err)
+		}
+	}
+	h.t.Logf("chain %s created and served by %d nodes", chainID, validatorCount)
+	return chainID
+}
+
+// chainClient talks to node i about chain chainID.
+func (h *harness) chainClient(i int, chainID string) *kvvmClient {
+	return newKvvmClient(fmt.Sprintf("%s/ext/bc/%s/rpc", h.node(i).URI, chainID))
+}
+
+// restrictedGenesis is the plugin's default genesis with writing restricted to accounts holding a
+// role, admin its first admin.
+func (h *harness) restrictedGenesis(admin *account) []byte {
+	h.t.Helper()
+	base, err := loadGenesis("", "", h.pluginPath)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(base, &doc); err != nil {
+		h.t.Fatal(err)
+	}
+	doc["access"] = map[string]any{"mode": "restricted", "admins": []string{admin.id()}}
+	genesis, err := json.Marshal(doc)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return genesis
 }
 
 // addNode starts a node that tracks the kvvm subnet without validating it.

@@ -287,7 +287,7 @@ chain_config! {
         mempoolMaxTxsPerSender => max_txs_per_sender: usize = 256, Int(1..=100_000),
             "pending transactions per account";
         mempoolMaxFutureNonces => max_future_nonces: u64 = 64, Int(1..=10_000),
-            "how far ahead of an account's next nonce a transaction may wait";
+            "nonces held per account: from its nonce in the preferred state up to that + this − 1";
         mempoolMaxWaitingTxs => max_waiting_txs: usize = 1_024, Int(0..=1_000_000),
             "transactions held behind a nonce gap (never build candidates), over all accounts";
         mempoolWaitingTtlMs => waiting_ttl_ms: u64 = 60_000, Int(1_000..=86_400_000),

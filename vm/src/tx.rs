@@ -335,6 +335,76 @@ mod tests {
     }
 
     #[test]
+    fn documented_access_vector_matches_kvvm() {
+        let admin = SigningKey::from_bytes(&[0x11; 32]);
+        let writer = SigningKey::from_bytes(&[0x33; 32])
+            .verifying_key()
+            .to_bytes();
+        let unsigned = UnsignedTx {
+            chain_id: [0x22; 32],
+            sender: admin.verifying_key().to_bytes(),
+            nonce: 8,
+            ops: vec![
+                Operation::SetRole {
+                    account: writer,
+                    role: Role::Enabled,
+                },
+                Operation::SetQuota {
+                    account: writer,
+                    quota: Some(Quota {
+                        max_keys: 100,
+                        max_bytes: 65536,
+                    }),
+                },
+            ],
+        };
+        let row = |item: &str| documented(&format!("access vector: {item}"));
+        assert_eq!(hex::encode(writer), row("account (writer)"));
+        assert_eq!(
+            hex::encode(borsh::to_vec(&unsigned).unwrap()),
+            row("UnsignedTx")
+        );
+        assert_eq!(hex::encode(unsigned.signing_bytes()), row("signing bytes"));
+        let tx = Transaction::new(unsigned.sign(&admin));
+        assert_eq!(hex::encode(tx.signed.signature), row("signature"));
+        assert_eq!(hex::encode(tx.encode()), row("tx bytes"));
+        assert_eq!(hex::encode(tx.id), row("tx ID"));
+        tx.verify_signature().unwrap();
+        // Every role's byte, and the override's absence, as the layout says.
+        for (role, byte) in [
+            (Role::None, 0u8),
+            (Role::Enabled, 1),
+            (Role::Manager, 2),
+            (Role::Admin, 3),
+        ] {
+            assert_eq!(borsh::to_vec(&role).unwrap(), vec![byte]);
+        }
+        let clear = Operation::SetQuota {
+            account: [7; 32],
+            quota: None,
+        };
+        assert_eq!(
+            borsh::to_vec(&clear).unwrap(),
+            [vec![3], vec![7; 32], vec![0]].concat()
+        );
+    }
+
+    #[test]
+    fn role_and_quota_operations_have_no_key_to_check() {
+        let limits = ChainLimits::default();
+        let t = tx(
+            1,
+            0,
+            vec![Operation::SetRole {
+                account: [2; 32],
+                role: Role::Admin,
+            }],
+        );
+        assert!(t.check_format(&[7; 32], &limits).is_ok());
+        assert_eq!(t.ops()[0].key(), None);
+    }
+
+    #[test]
     fn signed_tx_round_trips_and_id_is_hash_of_bytes() {
         let t = tx(1, 0, vec![put("a", "b")]);
         let bytes = t.encode();

@@ -112,9 +112,15 @@ impl Admission {
             return Err(AdmitError::AlreadyAccepted(height));
         }
         tx.check_format(&parts.params.chain_id, &parts.params.limits)?;
-        parts.signatures.verify(&tx)?;
         let view = parts.tip.preferred_view();
         let sender = *tx.sender();
+        // Before the signature: on a restricted chain a stranger's transaction then costs one
+        // read, not a signature check, however many it sends.
+        parts
+            .params
+            .access
+            .check_sender(view.account(&sender)?.role)?;
+        parts.signatures.verify(&tx)?;
         let next = view.nonce(&sender)?;
         match BlockExecutor::new(view, 0, parts.params.access).check_admissible(&tx) {
             Ok(()) => {}

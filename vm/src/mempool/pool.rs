@@ -59,7 +59,9 @@ pub enum AddError {
     NonceTaken(u64),
     #[error("nonce {got} is below the account's next nonce {next}")]
     NonceTooLow { next: u64, got: u64 },
-    #[error("nonce {got} is more than {window} ahead of the account's next nonce {next}")]
+    /// `next` is the account's nonce in the preferred state (the last accepted state unless a
+    /// processing block holds the account's transactions), not the `next` of `kvvm_nonce`.
+    #[error("nonce {got} is {} ahead of the account's nonce {next} in the preferred state; at most {} ahead is held (mempoolMaxFutureNonces {window})", .got - .next, .window - 1)]
     NonceTooHigh { next: u64, got: u64, window: u64 },
     #[error("nonce {got} leaves a gap after the account's next nonce {next}, and {limit} transactions with a gap already wait")]
     WaitingFull { next: u64, got: u64, limit: usize },
@@ -563,13 +565,20 @@ mod tests {
             Err(AddError::NonceTooLow { next: 5, got: 4 })
         );
         pool.add(tx(1, 8), 5).unwrap();
+        let too_far = pool.add(tx(1, 9), 5);
         assert_eq!(
-            pool.add(tx(1, 9), 5),
+            too_far,
             Err(AddError::NonceTooHigh {
                 next: 5,
                 got: 9,
                 window: 4
             })
+        );
+        // The message counts as the check does: 9 is 4 ahead of 5, and 3 ahead is the most held.
+        assert_eq!(
+            too_far.unwrap_err().to_string(),
+            "nonce 9 is 4 ahead of the account's nonce 5 in the preferred state; at most 3 ahead \
+             is held (mempoolMaxFutureNonces 4)"
         );
     }
 
