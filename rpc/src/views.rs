@@ -80,7 +80,7 @@ pub struct EntryView {
     pub key: KvBytes,
     /// The value, as text when printable (see [`KvBytes`]).
     pub value: KvBytes,
-    /// The value always as `0x` + hex, for clients that want no guessing.
+    /// The value always as hex (lowercase, no `0x`), for clients that want no guessing.
     pub value_hex: String,
     /// Account that owns the key.
     pub owner: Hex32,
