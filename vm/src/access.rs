@@ -11,10 +11,10 @@
 //!   delete and overwrite.
 
 use kvvm_genesis::{Access, AccessMode};
+use kvvm_storage::AccountId;
 pub use kvvm_storage::{Account, Quota, Role, Usage};
 
 use crate::error::TxError;
-use crate::tx::AccountId;
 
 /// The chain-wide access rules, fixed at genesis.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -38,16 +38,8 @@ pub(crate) async fn delete(
     wait: Await,
     env: &CliEnv,
 ) -> Result<(), CliError> {
-    let rpc = Rpc::connect(conn, env)?;
-    let signer = read_key(&key::choose(key_file.path.as_deref(), env).path)?;
-    write(
-        &rpc,
-        &signer,
-        Operation::Delete { key: key.0 },
-        wait,
-        conn.json,
-    )
-    .await
+    let op = Operation::Delete { key: key.0 };
+    write_with_existing_key(op, key_file, conn, wait, env).await
 }
 
 pub(crate) async fn set_role(
@@ -58,12 +50,24 @@ pub(crate) async fn set_role(
     wait: Await,
     env: &CliEnv,
 ) -> Result<(), CliError> {
-    let rpc = Rpc::connect(conn, env)?;
-    let signer = read_key(&key::choose(key_file.path.as_deref(), env).path)?;
     let op = Operation::SetRole {
         account: account.0,
         role,
     };
+    write_with_existing_key(op, key_file, conn, wait, env).await
+}
+
+/// [`write`] signed by a key file that must exist: only `put` creates one, since any other write
+/// by a brand-new account could only fail.
+async fn write_with_existing_key(
+    op: Operation,
+    key_file: &KeyFile,
+    conn: &Connection,
+    wait: Await,
+    env: &CliEnv,
+) -> Result<(), CliError> {
+    let rpc = Rpc::connect(conn, env)?;
+    let signer = read_key(&key::choose(key_file.path.as_deref(), env).path)?;
     write(&rpc, &signer, op, wait, conn.json).await
 }
 

@@ -363,7 +363,8 @@ impl KvvmApiServer for Api {
         let chain = self.chain()?;
         self.work
             .run(move || {
-                // One store read each; both come from the last accepted state.
+                // Two reads of the last accepted state; an accept between them can make the nonce
+                // one block newer than the record, both still accepted facts.
                 let nonce = chain.store().nonce(&account.0).map_err(internal)?;
                 let record = chain.store().account(&account.0).map_err(internal)?;
                 let rules = &chain.identity().params.access;
