@@ -9,13 +9,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use tokio::sync::watch;
 
 use crate::block::Block;
 use crate::chain::{BuildBase, ChainParams, Clock};
 use crate::engine_state::EngineState;
 use crate::error::{ChainError, TxError};
-use crate::execute::{ApplyError, BlockExecutor};
+use crate::execute::{ApplyError, BlockExecutor, StateDiff};
 use crate::mempool::Mempool;
 use crate::tip::Tip;
 use crate::tx::{Transaction, VerifiedSignatures};
@@ -29,6 +30,9 @@ const BLOCK_OVERHEAD_BYTES: usize = 32 + 8 + 8 + 4 + 32;
 /// pool holding only dead transactions is cleared rather than asked to build forever.
 pub struct Built {
     pub block: Option<Arc<Block>>,
+    /// The block's writes and the lattice after them, as executing it here produced them: `Some`
+    /// exactly when `block` is.
+    pub diff: Option<Arc<StateDiff>>,
     pub invalid: Vec<(Transaction, TxError)>,
 }
 
@@ -76,6 +80,7 @@ pub fn assemble(
     if included.is_empty() {
         return Ok(Built {
             block: None,
+            diff: None,
             invalid,
         });
     }
@@ -84,6 +89,7 @@ pub fn assemble(
     let block = Block::new(parent.block.id, height, timestamp_ms, included, root);
     Ok(Built {
         block: Some(Arc::new(block)),
+        diff: Some(Arc::new(executor.finish())),
         invalid,
     })
 }
@@ -103,6 +109,9 @@ pub struct Builder {
     /// Mempool version at the last build that found nothing to build, so readiness does not
     /// announce the same unbuildable pool again (that would loop build/poll).
     failed_build_version: AtomicU64,
+    /// The last block built, with its execution's diff: the node verifies a block it built right
+    /// after building it, and that verify need not decode and execute the block again.
+    last_built: Mutex<Option<(Arc<Block>, Arc<StateDiff>)>>,
 }
 
 impl Builder {
@@ -122,6 +131,7 @@ impl Builder {
             clock,
             min_block_gap_ms,
             failed_build_version: AtomicU64::new(u64::MAX),
+            last_built: Mutex::new(None),
         }
     }
 
@@ -131,11 +141,26 @@ impl Builder {
     pub fn build(&self) -> Result<Built, ChainError> {
         let pool_version = *self.mempool.subscribe().borrow();
         let built = self.build_on_preferred();
-        if !matches!(built, Ok(Built { block: Some(_), .. })) {
-            self.failed_build_version
-                .store(pool_version, Ordering::Release);
+        match &built {
+            Ok(Built {
+                block: Some(block),
+                diff: Some(diff),
+                ..
+            }) => *self.last_built.lock() = Some((block.clone(), diff.clone())),
+            _ => self
+                .failed_build_version
+                .store(pool_version, Ordering::Release),
         }
         built
+    }
+
+    /// The last block built and its diff, if `bytes` are that block's (and it was not taken yet).
+    pub fn take_built(&self, bytes: &[u8]) -> Option<(Arc<Block>, Arc<StateDiff>)> {
+        let mut last = self.last_built.lock();
+        match &*last {
+            Some((block, _)) if block.bytes == bytes => last.take(),
+            _ => None,
+        }
     }
 
     fn build_on_preferred(&self) -> Result<Built, ChainError> {

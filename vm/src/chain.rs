@@ -118,24 +118,45 @@ impl Chain {
 
     /// Verifies a block against its parent's state and keeps it as processing.
     pub fn verify(&mut self, block: Block) -> Result<Arc<Block>, ChainError> {
+        self.verify_with(Arc::new(block), None)
+    }
+
+    /// Verifies a block this node assembled (`builder::assemble`) on its parent's state, where
+    /// executing it produced `diff`: the header is checked as for any block, the execution is not
+    /// repeated.
+    pub fn verify_assembled(
+        &mut self,
+        block: Arc<Block>,
+        diff: Arc<StateDiff>,
+    ) -> Result<Arc<Block>, ChainError> {
+        self.verify_with(block, Some(diff))
+    }
+
+    fn verify_with(
+        &mut self,
+        block: Arc<Block>,
+        executed: Option<Arc<StateDiff>>,
+    ) -> Result<Arc<Block>, ChainError> {
         if let Some(p) = self.processing.get(&block.id) {
             return Ok(p.block.clone());
         }
         if block.height <= self.last_accepted.height {
             return match self.store.block_id_at_height(block.height)? {
-                Some(id) if id == block.id.0 => Ok(Arc::new(block)),
+                Some(id) if id == block.id.0 => Ok(block),
                 _ => Err(ChainError::ConflictsWithAccepted(block.id)),
             };
         }
         let parent = self.base(&block.parent)?;
         self.check_header(&block, &parent.block)?;
-        let diff = self.execute(&block, parent.view)?;
-        let block = Arc::new(block);
+        let diff = match executed {
+            Some(diff) => diff,
+            None => Arc::new(self.execute(&block, parent.view)?),
+        };
         self.processing.insert(
             block.id,
             ProcessingBlock {
                 block: block.clone(),
-                diff: Arc::new(diff),
+                diff,
             },
         );
         Ok(block)

@@ -205,3 +205,59 @@ fn a_block_with_a_wrong_root_or_a_foreign_owner_write_is_refused_and_changes_not
     ));
     assert!(f.chain.processing_blocks().is_empty());
 }
+
+#[test]
+fn an_assembled_block_verified_with_its_diff_accepts_to_the_same_state_as_one_executed_again() {
+    let mut reused = fixture();
+    let mut executed = fixture();
+    let genesis = reused.chain.last_accepted().id;
+    let txs = vec![put(2, 0, "k", "v"), put(3, 0, "other", "w")];
+    let base = reused.chain.base(&genesis).unwrap();
+    let built = assemble(&reused.params, &reused.signatures, NOW_MS, base, txs).unwrap();
+    let (block, diff) = (built.block.unwrap(), built.diff.unwrap());
+    assert_eq!(diff.lattice.checksum(), block.state_root);
+
+    reused
+        .chain
+        .verify_assembled(block.clone(), diff.clone())
+        .unwrap();
+    executed.chain.verify((*block).clone()).unwrap();
+    for f in [&mut reused, &mut executed] {
+        assert_eq!(f.value_at(&block.id, "k"), Some(b"v".to_vec()));
+        f.chain.accept(&block.id).unwrap();
+    }
+    assert_eq!(
+        reused.chain.last_accepted().state_root,
+        executed.chain.last_accepted().state_root
+    );
+    assert_eq!(
+        reused.value_at(&block.id, "other"),
+        executed.value_at(&block.id, "other")
+    );
+
+    // The header is still checked: a diff does not let a block skip its height rule.
+    let child_base = reused.chain.base(&block.id).unwrap();
+    let child = assemble(
+        &reused.params,
+        &reused.signatures,
+        NOW_MS,
+        child_base,
+        vec![put(2, 1, "k", "again")],
+    )
+    .unwrap();
+    let (child, child_diff) = (child.block.unwrap(), child.diff.unwrap());
+    let wrong_height = Arc::new(Block::new(
+        child.parent,
+        child.height + 1,
+        child.timestamp_ms,
+        child.txs.clone(),
+        child.state_root,
+    ));
+    assert!(matches!(
+        reused
+            .chain
+            .verify_assembled(wrong_height, child_diff.clone()),
+        Err(ChainError::WrongHeight { .. })
+    ));
+    reused.chain.verify_assembled(child, child_diff).unwrap();
+}

@@ -163,10 +163,20 @@ impl OpenChain {
     /// Decodes and verifies a block; a block new to this node takes its transactions out of the
     /// build candidates.
     pub(crate) fn verify(&self, bytes: Vec<u8>) -> Result<Arc<Block>, ChainError> {
-        let block = Block::decode(&bytes, self.identity.params.limits.max_block_bytes as usize)?;
+        // The block this node just built comes back here at once: its execution is reused.
+        let (block, executed) = match self.builder.take_built(&bytes) {
+            Some((block, diff)) => (block, Some(diff)),
+            None => {
+                let limit = self.identity.params.limits.max_block_bytes as usize;
+                (Arc::new(Block::decode(&bytes, limit)?), None)
+            }
+        };
         let mut tree = self.chain.lock();
         let was_processing = tree.block(&block.id)?.is_some();
-        let block = tree.verify(block)?;
+        let block = match executed {
+            Some(diff) => tree.verify_assembled(block, diff)?,
+            None => tree.verify(Arc::unwrap_or_clone(block))?,
+        };
         if !was_processing {
             self.mempool.mark_included(block.txs.iter().map(|t| t.id));
         }
