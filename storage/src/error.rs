@@ -30,9 +30,26 @@ pub enum StorageError {
     #[error("chain store schema version {found} is not the supported version {expected}")]
     SchemaMismatch { found: u32, expected: u32 },
 
+    /// A write failed (a full disk, an I/O error). Nothing of it was applied; the store stays at its
+    /// last complete write and refuses to report healthy until it is reopened.
+    #[error("a write to the chain database failed, so the chain cannot go on until the node restarts with the cause fixed: {reason}")]
+    WriteFailed { reason: String },
+
     /// Blocks are accepted strictly one height after another.
     #[error("accepted block height {got} does not follow the last accepted height (expected {expected})")]
     HeightGap { expected: u64, got: u64 },
+}
+
+impl StorageError {
+    /// Whether this error says the database's files are damaged (a RocksDB corruption report, or a
+    /// stored value that does not decode), as opposed to a failing disk or a misuse.
+    pub fn is_damage(&self) -> bool {
+        match self {
+            Self::Rocks(err) => err.kind() == rocksdb::ErrorKind::Corruption,
+            Self::Corrupt { .. } => true,
+            _ => false,
+        }
+    }
 }
 
 pub(crate) type Result<T, E = StorageError> = std::result::Result<T, E>;

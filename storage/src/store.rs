@@ -28,8 +28,8 @@ use std::sync::Arc;
 use borsh::{BorshDeserialize, BorshSerialize};
 use parking_lot::Mutex;
 use rocksdb::{
-    properties, Cache, ColumnFamily, ColumnFamilyDescriptor, Direction, FlushOptions, IteratorMode,
-    Options, WriteBatch, DB,
+    properties, Cache, ColumnFamily, ColumnFamilyDescriptor, DBRecoveryMode, Direction,
+    FlushOptions, IteratorMode, Options, WriteBatch, DB,
 };
 use tracing::{debug, info, warn};
 
@@ -100,6 +100,10 @@ struct Inner {
     /// across the synced write on purpose. Readers never take it. Consensus accepts one block at a time, so it is
     /// uncontended in practice.
     writer: Mutex<()>,
+    /// The first write that failed (a full disk, an I/O error), kept so `health` reports it: RocksDB
+    /// may still answer reads after refusing a write, and the chain cannot go on without its writes.
+    /// A `parking_lot::Mutex`: set once on an error path, read by health checks; never contended.
+    write_failure: Mutex<Option<String>>,
     options: StoreOptions,
 }
 
@@ -122,6 +126,11 @@ impl ChainStore {
         db_opts.create_missing_column_families(true);
         // RocksDB's info LOG files are for debugging RocksDB itself; a few are plenty.
         db_opts.set_keep_log_file_num(4);
+        // Every accept is a synced write, so the WAL's only legitimate damage is an incomplete last
+        // record (a process killed mid-write). RocksDB's default (point-in-time) recovery also stops
+        // quietly at a corrupt record in the middle and opens without the synced records after it:
+        // accepted blocks gone without a word. This mode tolerates the torn tail and refuses the rest.
+        db_opts.set_wal_recovery_mode(DBRecoveryMode::TolerateCorruptedTailRecords);
         let db = crate::lock_wait::open_waiting_for_lock(path, options.lock_wait, || {
             let cfs = cf::ALL
                 .map(|name| ColumnFamilyDescriptor::new(name, column_family_options(&cache)));
@@ -132,6 +141,7 @@ impl ChainStore {
             inner: Arc::new(Inner {
                 db,
                 writer: Mutex::new(()),
+                write_failure: Mutex::new(None),
                 options,
             }),
         };
@@ -235,7 +245,7 @@ impl ChainStore {
         batch.put_cf(meta_cf, meta::LATTICE, genesis.lattice.to_bytes());
         batch.put_cf(meta_cf, meta::GENESIS_HASH, genesis.genesis_hash);
         batch.put_cf(meta_cf, meta::SCHEMA_VERSION, SCHEMA_VERSION.to_le_bytes());
-        self.inner.db.write_opt(batch, &synced())?;
+        self.write(batch, true)?;
         info!(
             block_id = ?genesis.block_id,
             entries = genesis.entries.len(),
@@ -415,7 +425,7 @@ impl ChainStore {
                 .saturating_sub(self.inner.options.rejected_window),
         )?;
 
-        self.inner.db.write_opt(batch, &synced())?;
+        self.write(batch, true)?;
         debug!(
             height = accepted.height,
             block_id = ?accepted.block_id,
@@ -470,8 +480,23 @@ impl ChainStore {
             rejected_index_key(height, id),
             b"",
         );
-        self.inner.db.write(batch)?;
-        Ok(())
+        self.write(batch, false)
+    }
+
+    /// Writes `batch` (synced or not); a failure is remembered for [`ChainStore::health`].
+    fn write(&self, batch: WriteBatch, sync: bool) -> Result<()> {
+        let written = if sync {
+            self.inner.db.write_opt(batch, &synced())
+        } else {
+            self.inner.db.write(batch)
+        };
+        written.map_err(|err| {
+            self.inner
+                .write_failure
+                .lock()
+                .get_or_insert_with(|| err.to_string());
+            StorageError::from(err)
+        })
     }
 
     /// Recomputes the lattice from every stored entry and nonce: a full scan, for start-up verification and tests.
@@ -517,8 +542,12 @@ impl ChainStore {
         Ok(total)
     }
 
-    /// A cheap read that proves the database still answers.
+    /// A cheap read that proves the database still answers, and no write has failed since it opened
+    /// ([`StorageError::WriteFailed`] otherwise: the chain cannot accept blocks until it is reopened).
     pub fn health(&self) -> Result<()> {
+        if let Some(reason) = self.inner.write_failure.lock().clone() {
+            return Err(StorageError::WriteFailed { reason });
+        }
         self.schema_version().map(drop)
     }
 
