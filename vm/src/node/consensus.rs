@@ -69,7 +69,13 @@ impl KvVm {
         let chain = self.open_chain()?;
         let worker = chain.clone();
         let started = Instant::now();
-        let block = tokio::task::spawn_blocking(move || worker.accept(&id)).await??;
+        let accepted = tokio::task::spawn_blocking(move || worker.accept(&id)).await?;
+        let block = accepted.inspect_err(|e| {
+            // The node stops the chain on a failed accept; this line says why to the operator.
+            if let ChainError::Storage(storage) = e {
+                tracing::error!(block = %id, error = %storage, "accepting a block failed to write; the chain cannot go on until the node restarts with the disk fixed");
+            }
+        })?;
         let metrics = &chain.metrics;
         metrics
             .block_accept_seconds

@@ -54,6 +54,13 @@ pub enum OpenError {
     TipMismatch { pointer: BlockId, height: u64 },
     #[error("the stored state lattice does not match the last accepted block's state root")]
     LatticeMismatch,
+    #[error("the stored entries and nonces do not add up to the stored state lattice")]
+    StateMismatch,
+    /// Any of the findings above, or RocksDB's report of a damaged file, with the way out.
+    #[error("the chain database at {path} is damaged ({reason}); restore the data directory from a backup, or empty it so the node fetches the chain from its peers")]
+    Damaged { path: String, reason: String },
+    #[error("the chain marker {path}: {reason}")]
+    Marker { path: String, reason: String },
     #[error("storage: {0}")]
     Storage(#[from] kvvm_storage::StorageError),
 }
@@ -66,13 +73,29 @@ pub fn open(
 ) -> Result<OpenChain, VmError> {
     let config = ChainConfig::parse(&init.config_bytes)?;
     let hash = genesis_hash(&init.genesis_bytes);
+    let db_path = init.chain_data_dir.join("kvvm-db");
+    let marker = init.chain_data_dir.join(CHAIN_MARKER);
+    let had_chain = marker.try_exists().map_err(|e| OpenError::Marker {
+        path: marker.display().to_string(),
+        reason: e.to_string(),
+    })?;
     let store = ChainStore::open(
-        &init.chain_data_dir.join("kvvm-db"),
+        &db_path,
         StoreOptions {
             lock_wait: Duration::from_millis(config.db_lock_wait_ms),
             ..StoreOptions::default()
         },
-    )?;
+    )
+    .map_err(|e| named_if_damage(&db_path, e.into()))?;
+    if had_chain && !store.is_initialized()? {
+        return Err(OpenError::Damaged {
+            path: db_path.display().to_string(),
+            reason: format!(
+                "the file {CHAIN_MARKER} beside it says it held a chain, and it holds none"
+            ),
+        }
+        .into());
+    }
     // A genesis timestamp is only checked against the clock when the chain is created: once
     // accepted, the same bytes must keep opening on any later day.
     let genesis_now = if store.is_initialized()? {
@@ -90,7 +113,11 @@ pub fn open(
         params.clone(),
         signatures.clone(),
         clock.clone(),
-    )?;
+    )
+    .map_err(|e| named_if_damage(&db_path, e))?;
+    if !had_chain {
+        write_marker(&marker)?;
+    }
     let tip = Tip::new(TipSnapshot::of(&chain)?);
     let metrics = Arc::new(Metrics::new());
     metrics
@@ -151,6 +178,49 @@ pub fn open(
     })
 }
 
+/// A file beside the database, written once the database holds a chain. RocksDB opens a database
+/// whose manifest lost its tail (or whose files were lost) as an older or an empty one; an empty
+/// one would quietly become a new chain at genesis. The marker makes that a refusal instead.
+const CHAIN_MARKER: &str = "kvvm-chain";
+
+/// Writes the marker durably: the file and the directory entry naming it.
+fn write_marker(path: &std::path::Path) -> Result<(), OpenError> {
+    let failed = |e: std::io::Error| OpenError::Marker {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
+    let file = std::fs::File::create(path).map_err(failed)?;
+    file.sync_all().map_err(failed)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(failed)?;
+    }
+    Ok(())
+}
+
+/// `err` as [`OpenError::Damaged`] when it says the files under `path` are damaged.
+fn named_if_damage(path: &std::path::Path, err: OpenError) -> OpenError {
+    let damaged = match &err {
+        OpenError::Storage(storage) => storage.is_damage(),
+        OpenError::MissingMetadata
+        | OpenError::UndecodableTip(_)
+        | OpenError::TipMismatch { .. }
+        | OpenError::LatticeMismatch
+        | OpenError::StateMismatch => true,
+        OpenError::GenesisMismatch { .. }
+        | OpenError::Damaged { .. }
+        | OpenError::Marker { .. } => false,
+    };
+    if !damaged {
+        return err;
+    }
+    OpenError::Damaged {
+        path: path.display().to_string(),
+        reason: err.to_string(),
+    }
+}
+
 /// The chain `store` holds, writing the genesis first if the store is new: what the plugin runs on,
 /// and what a test producing blocks as another validator would starts from.
 pub fn open_chain(
@@ -207,6 +277,13 @@ fn load_or_write_genesis(
     let lattice = store.lattice()?;
     if lattice.checksum() != block.state_root {
         return Err(OpenError::LatticeMismatch);
+    }
+    // The stored lattice only summarises the state. Reading every entry and nonce back proves the
+    // state about to be served is the one the root commits to, and has RocksDB check the checksum
+    // of every file block that holds it: a damaged file fails here, not at a client's read.
+    // It costs a scan of the state at each start (docs/reliability.md has the figure).
+    if store.recompute_lattice()?.checksum() != lattice.checksum() {
+        return Err(OpenError::StateMismatch);
     }
     Ok((Arc::new(block), lattice))
 }
