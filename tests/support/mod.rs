@@ -176,7 +176,11 @@ pub async fn spawn_with(options: SpawnOptions) -> SpawnOutcome {
     let log_dir = tempfile::tempdir().unwrap();
     let log = log_dir.path().join("plugin.log");
     let log_file = std::fs::File::create(&log).unwrap();
-    let mut command = Command::new(KVVM);
+    // A long run on a shared target directory starts a copy of the binary, which a later build
+    // cannot replace under it.
+    let binary =
+        std::env::var_os("KVVM_TEST_PLUGIN").map_or_else(|| PathBuf::from(KVVM), PathBuf::from);
+    let mut command = Command::new(binary);
     // The node gives the plugin no environment but its own address.
     command
         .env_clear()
