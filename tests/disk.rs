@@ -1,0 +1,453 @@
+//! Faults of the disk under the built `kvvm` binary: a disk that fills up while blocks are
+//! accepted, and damaged files in the data directory at Initialize.
+//!
+//! The full disk is a real one: a tmpfs of a few MiB mounted for the test (root only; CI runs as
+//! root, and with `CI=true` a refused mount fails the test instead of skipping it).
+
+mod support;
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use kvvm::block::Block;
+use kvvm_proto::vm as pb;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use support::*;
+
+/// A tmpfs of a fixed size, unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// Mounts the tmpfs, or says why it could not (not root, no mount permission).
+    fn mount(bytes: u64) -> Result<Self, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .map_err(|e| format!("running mount: {e}"))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+        }
+        Ok(Self { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a filler file until the filesystem has no byte left; returns its path.
+    fn fill(&self) -> PathBuf {
+        let path = self.path().join("filler");
+        let mut file = OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        for chunk in [1 << 20, 4 << 10, 1] {
+            let bytes = vec![0x5a; chunk];
+            loop {
+                match file.write_all(&bytes) {
+                    Ok(()) => {}
+                    Err(e) if e.raw_os_error() == Some(28) => break,
+                    Err(e) => panic!("filling the disk: {e}"),
+                }
+            }
+        }
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+/// The small disk, or `None` when this machine does not let the test mount one outside CI.
+fn small_disk(bytes: u64) -> Option<SmallDisk> {
+    match SmallDisk::mount(bytes) {
+        Ok(disk) => Some(disk),
+        Err(reason) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI must be able to mount a tmpfs for the full-disk test: {reason}")
+        }
+        Err(reason) => {
+            eprintln!("skipped: mounting a tmpfs needs root ({reason})");
+            None
+        }
+    }
+}
+
+/// A block of three transactions, each putting `value_bytes` of incompressible data under a new key.
+fn heavy_block(producer: &mut Producer, rng: &mut StdRng, n: u64, value_bytes: usize) -> Block {
+    let txs = (0..3u8)
+        .map(|sender| {
+            let value: Vec<u8> = (0..value_bytes).map(|_| rng.gen()).collect();
+            signed(
+                60 + sender,
+                n,
+                vec![kvvm::tx::Operation::Put {
+                    key: format!("heavy/{sender}/{n}").into_bytes(),
+                    value,
+                }],
+            )
+        })
+        .collect();
+    producer.extend(txs)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_disk_fails_accept_loudly_turns_health_unhealthy_and_a_restart_resumes() {
+    let Some(disk) = small_disk(8 << 20) else {
+        return;
+    };
+    let data = disk.path().join("chain");
+    let genesis = genesis_bytes();
+    let mut producer = Producer::new(&genesis);
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut plugin = spawn_plugin().await;
+    plugin.start(&data, &genesis).await;
+    let mut blocks: Vec<Block> = vec![Block::clone(producer.chain.last_accepted())];
+    for n in 0..3 {
+        let block = heavy_block(&mut producer, &mut rng, n, 2_000);
+        plugin.verify(&block).await.unwrap();
+        plugin.accept(&block).await.unwrap();
+        blocks.push(block);
+    }
+    assert_eq!(plugin.health().await["database"], "ok");
+
+    let filler = disk.fill();
+    // The WAL's last page may still hold a block or two; the disk refuses soon after.
+    let mut refused = None;
+    for n in 3..40 {
+        let block = heavy_block(&mut producer, &mut rng, n, 4_000);
+        plugin.verify(&block).await.unwrap();
+        match plugin.accept(&block).await {
+            Ok(()) => blocks.push(block),
+            Err(status) => {
+                refused = Some((block, status));
+                break;
+            }
+        }
+    }
+    let (failed, status) = refused.expect("accepts on a full disk must fail");
+    let last_ok = blocks.last().unwrap().clone();
+    assert!(
+        status.message().contains("No space left on device"),
+        "{status:?}"
+    );
+    assert_eq!(
+        plugin.block_id_at(last_ok.height).await,
+        Some(last_ok.id.to_vec())
+    );
+    assert_eq!(plugin.block_id_at(failed.height).await, None);
+    let health = plugin.vm.health(()).await.unwrap_err();
+    assert!(
+        health
+            .message()
+            .contains("a write to the chain database failed")
+            && health.message().contains("No space left on device"),
+        "{health:?}"
+    );
+    let log = plugin.log_text();
+    assert!(
+        log.contains("ERROR") && log.contains("accepting a block failed to write"),
+        "{log}"
+    );
+    // The node stops the chain on a failed accept; the operator frees space and restarts it.
+    plugin.stop().await;
+    std::fs::remove_file(filler).unwrap();
+
+    // Nothing of the refused block stayed: no height, no transaction, no write to the state.
+    {
+        let store = open_plugin_store(&data);
+        assert_eq!(
+            store.last_accepted().unwrap(),
+            Some((last_ok.id.0, last_ok.height))
+        );
+        assert_eq!(store.block_id_at_height(failed.height).unwrap(), None);
+        for tx in &failed.txs {
+            assert_eq!(store.tx_location(tx.id.as_bytes()).unwrap(), None);
+        }
+        assert_eq!(store.lattice().unwrap().checksum(), last_ok.state_root);
+        assert_eq!(
+            store.recompute_lattice().unwrap().checksum(),
+            last_ok.state_root
+        );
+    }
+
+    let mut plugin = spawn_plugin().await;
+    let init = plugin.start(&data, &genesis).await;
+    assert_eq!(init.height, last_ok.height);
+    assert_eq!(init.bytes, last_ok.bytes);
+    assert_eq!(plugin.health().await["database"], "ok");
+    plugin.verify(&failed).await.unwrap();
+    plugin.accept(&failed).await.unwrap();
+    assert_eq!(plugin.stop().await.code(), Some(0));
+    let store = open_plugin_store(&data);
+    assert_eq!(all_entries(&store), all_entries(&producer.store));
+    assert_eq!(store.lattice().unwrap().checksum(), failed.state_root);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Damaged files.
+
+/// A data directory holding a chain of `BLOCKS` blocks, each with a marked incompressible value,
+/// left by a clean shutdown (state in SST files) or by SIGKILL (recent state only in the WAL).
+struct Populated {
+    dir: tempfile::TempDir,
+    genesis: Vec<u8>,
+    /// The value written at each height, found verbatim in the files that hold it.
+    markers: Vec<Vec<u8>>,
+    last: Block,
+}
+
+const BLOCKS: u64 = 12;
+
+async fn populated(killed: bool) -> Populated {
+    let dir = tempfile::tempdir().unwrap();
+    let genesis = genesis_bytes();
+    let mut producer = Producer::new(&genesis);
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut plugin = spawn_plugin().await;
+    plugin.start(dir.path(), &genesis).await;
+    let mut markers = Vec::new();
+    let mut last = None;
+    for n in 0..BLOCKS {
+        let marker: Vec<u8> = (0..3_000).map(|_| rng.gen()).collect();
+        let block = producer.extend(vec![signed(
+            70,
+            n,
+            vec![kvvm::tx::Operation::Put {
+                key: format!("marked/{n}").into_bytes(),
+                value: marker.clone(),
+            }],
+        )]);
+        plugin.verify(&block).await.unwrap();
+        plugin.accept(&block).await.unwrap();
+        markers.push(marker);
+        last = Some(block);
+    }
+    if killed {
+        plugin.kill();
+    } else {
+        assert_eq!(plugin.stop().await.code(), Some(0));
+    }
+    Populated {
+        dir,
+        genesis,
+        markers,
+        last: last.unwrap(),
+    }
+}
+
+impl Populated {
+    /// A copy of the data directory to damage.
+    fn copy(&self) -> tempfile::TempDir {
+        let copy = tempfile::tempdir().unwrap();
+        // The whole data directory: the database and the chain marker beside it.
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(self.dir.path().join("."))
+            .arg(copy.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        copy
+    }
+}
+
+/// The files of the database in `data` whose name ends with `suffix`, largest first.
+fn files(data: &Path, suffix: &str) -> Vec<PathBuf> {
+    let mut found: Vec<(u64, PathBuf)> = std::fs::read_dir(data.join("kvvm-db"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().ends_with(suffix))
+        .map(|p| (std::fs::metadata(&p).unwrap().len(), p))
+        .collect();
+    found.sort_by_key(|(len, _)| std::cmp::Reverse(*len));
+    found.into_iter().map(|(_, p)| p).collect()
+}
+
+fn truncate_to_half(path: &Path) {
+    let len = std::fs::metadata(path).unwrap().len();
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+}
+
+/// Overwrites every occurrence of `needle` in the files of `data`'s database; returns how many.
+fn scribble_over(data: &Path, needle: &[u8]) -> usize {
+    let mut count = 0;
+    for path in files(data, "") {
+        let mut bytes = std::fs::read(&path).unwrap();
+        let mut changed = false;
+        let mut at = 0;
+        while let Some(found) = bytes[at..].windows(needle.len()).position(|w| w == needle) {
+            let start = at + found;
+            // Garbage in the middle of the record, its length and framing left intact.
+            for b in &mut bytes[start + 100..start + 164] {
+                *b = !*b;
+            }
+            at = start + needle.len();
+            changed = true;
+            count += 1;
+        }
+        if changed {
+            std::fs::write(&path, bytes).unwrap();
+        }
+    }
+    count
+}
+
+/// Initialize on `data` must fail with an error naming `expected`, and the plugin then serve
+/// nothing; what went otherwise is added to `wrong`, so one run reports every case.
+async fn refused_at_initialize(
+    wrong: &mut Vec<String>,
+    case: &str,
+    data: &Path,
+    genesis: &[u8],
+    expected: &[&str],
+) {
+    let mut plugin = spawn_plugin().await;
+    let message = match plugin.initialize(data, genesis).await {
+        Ok(init) => {
+            wrong.push(format!("{case}: opened at height {}", init.height));
+            return;
+        }
+        Err(status) => status.message().to_string(),
+    };
+    eprintln!("{case}: {message}");
+    if !(message.contains("opening the chain") && expected.iter().all(|e| message.contains(e))) {
+        wrong.push(format!("{case}: expected {expected:?} in {message:?}"));
+    }
+    let served = plugin
+        .vm
+        .get_block_id_at_height(pb::GetBlockIdAtHeightRequest { height: 1 })
+        .await;
+    if served.is_ok() {
+        wrong.push(format!(
+            "{case}: a plugin whose Initialize failed answered {served:?}"
+        ));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn damaged_database_files_are_refused_at_initialize_with_a_clear_error() {
+    let mut wrong = Vec::new();
+    let clean = populated(false).await;
+    // The undamaged copy opens at the last block: the refusals below are the damage's doing.
+    {
+        let copy = clean.copy();
+        let mut plugin = spawn_plugin().await;
+        let init = plugin.start(copy.path(), &clean.genesis).await;
+        assert_eq!(init.bytes, clean.last.bytes);
+        assert_eq!(plugin.stop().await.code(), Some(0));
+    }
+
+    let copy = clean.copy();
+    std::fs::write(copy.path().join("kvvm-db/CURRENT"), b"").unwrap();
+    refused_at_initialize(
+        &mut wrong,
+        "CURRENT emptied",
+        copy.path(),
+        &clean.genesis,
+        &["CURRENT"],
+    )
+    .await;
+
+    let copy = clean.copy();
+    std::fs::write(copy.path().join("kvvm-db/CURRENT"), b"MANIFEST-999999\n").unwrap();
+    refused_at_initialize(
+        &mut wrong,
+        "CURRENT naming a missing manifest",
+        copy.path(),
+        &clean.genesis,
+        &["MANIFEST-999999"],
+    )
+    .await;
+
+    let copy = clean.copy();
+    truncate_to_half(
+        &files(copy.path(), "")
+            .into_iter()
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("MANIFEST")
+            })
+            .unwrap(),
+    );
+    refused_at_initialize(
+        &mut wrong,
+        "MANIFEST truncated",
+        copy.path(),
+        &clean.genesis,
+        &["is damaged"],
+    )
+    .await;
+
+    let copy = clean.copy();
+    truncate_to_half(&files(copy.path(), ".sst")[0]);
+    refused_at_initialize(
+        &mut wrong,
+        "SST truncated",
+        copy.path(),
+        &clean.genesis,
+        &["is damaged"],
+    )
+    .await;
+
+    let copy = clean.copy();
+    std::fs::remove_file(&files(copy.path(), ".sst")[0]).unwrap();
+    refused_at_initialize(
+        &mut wrong,
+        "SST deleted",
+        copy.path(),
+        &clean.genesis,
+        &[".sst"],
+    )
+    .await;
+
+    // An entry of the state, in the middle of the chain: only the start-up scan reads it.
+    let copy = clean.copy();
+    assert!(scribble_over(copy.path(), &clean.markers[BLOCKS as usize / 2][..64]) > 0);
+    refused_at_initialize(
+        &mut wrong,
+        "garbage in an SST record",
+        copy.path(),
+        &clean.genesis,
+        &["is damaged"],
+    )
+    .await;
+
+    // A record in the middle of the WAL (the killed plugin's accepts were never flushed). RocksDB's
+    // default recovery would stop there and open without the later, synced, accepted blocks.
+    let killed = populated(true).await;
+    let copy = killed.copy();
+    assert!(scribble_over(copy.path(), &killed.markers[BLOCKS as usize / 2][..64]) > 0);
+    refused_at_initialize(
+        &mut wrong,
+        "garbage in a WAL record",
+        copy.path(),
+        &killed.genesis,
+        &["is damaged"],
+    )
+    .await;
+    // The same directory undamaged opens at its last block.
+    let copy = killed.copy();
+    let mut plugin = spawn_plugin().await;
+    let init = plugin.start(copy.path(), &killed.genesis).await;
+    assert_eq!(init.bytes, killed.last.bytes);
+    assert_eq!(plugin.stop().await.code(), Some(0));
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
