@@ -24,6 +24,7 @@ import (
 const (
 	codeNonceTooFarAhead = 1006
 	codeMempoolFull      = 1009
+	codeAlreadyKnown     = 1010
 	codeNotServing       = 1011
 	codeNotAllowed       = 1013
 )

@@ -32,6 +32,7 @@ func TestKvvmNetwork(t *testing.T) {
 	t.Run("e2/SIGKILLed kvvm process loses nothing accepted", func(t *testing.T) { checkKilledPlugin(t, h) })
 	t.Run("f/a node that joins later bootstraps from genesis", func(t *testing.T) { checkLateJoiner(t, h) })
 	t.Run("g/restricted chain: a stranger is refused, an admin grants a writer", func(t *testing.T) { checkRestrictedChain(t, h) })
+	t.Run("h/kill loop: SIGKILLs of random nodes and plugins under a write stream", func(t *testing.T) { checkKillLoop(t, h) })
 }
 
 // TestOlderAvalancheGo runs the same kvvm binary under AvalancheGo v1.14.0, which speaks
