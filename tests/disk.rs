@@ -340,114 +340,113 @@ async fn refused_at_initialize(
     }
 }
 
+/// One way to damage a data directory, and the words Initialize must then say.
+struct Damage {
+    case: &'static str,
+    apply: Box<dyn Fn(&Path)>,
+    expected: &'static [&'static str],
+}
+
+impl Populated {
+    /// The undamaged copy opens at the last block: the refusals are the damage's doing.
+    async fn opens_undamaged(&self) {
+        let copy = self.copy();
+        let mut plugin = spawn_plugin().await;
+        let init = plugin.start(copy.path(), &self.genesis).await;
+        assert_eq!(init.bytes, self.last.bytes);
+        assert_eq!(plugin.stop().await.code(), Some(0));
+    }
+
+    /// Applies each damage to its own copy and checks the refusal; what went otherwise is added to
+    /// `wrong`, so one run reports every case.
+    async fn refuses(&self, wrong: &mut Vec<String>, damages: Vec<Damage>) {
+        for damage in damages {
+            let copy = self.copy();
+            (damage.apply)(copy.path());
+            refused_at_initialize(
+                wrong,
+                damage.case,
+                copy.path(),
+                &self.genesis,
+                damage.expected,
+            )
+            .await;
+        }
+    }
+
+    /// The marked value written `BLOCKS / 2` blocks in: an entry no start-up read but the scan touches.
+    fn middle_marker(&self) -> Vec<u8> {
+        self.markers[BLOCKS as usize / 2][..64].to_vec()
+    }
+}
+
+fn scribbled(marker: Vec<u8>) -> Box<dyn Fn(&Path)> {
+    Box::new(move |data| assert!(scribble_over(data, &marker) > 0, "the marker is on disk"))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn damaged_database_files_are_refused_at_initialize_with_a_clear_error() {
     let mut wrong = Vec::new();
     let clean = populated(false).await;
-    // The undamaged copy opens at the last block: the refusals below are the damage's doing.
-    {
-        let copy = clean.copy();
-        let mut plugin = spawn_plugin().await;
-        let init = plugin.start(copy.path(), &clean.genesis).await;
-        assert_eq!(init.bytes, clean.last.bytes);
-        assert_eq!(plugin.stop().await.code(), Some(0));
-    }
-
-    let copy = clean.copy();
-    std::fs::write(copy.path().join("kvvm-db/CURRENT"), b"").unwrap();
-    refused_at_initialize(
-        &mut wrong,
-        "CURRENT emptied",
-        copy.path(),
-        &clean.genesis,
-        &["CURRENT"],
-    )
-    .await;
-
-    let copy = clean.copy();
-    std::fs::write(copy.path().join("kvvm-db/CURRENT"), b"MANIFEST-999999\n").unwrap();
-    refused_at_initialize(
-        &mut wrong,
-        "CURRENT naming a missing manifest",
-        copy.path(),
-        &clean.genesis,
-        &["MANIFEST-999999"],
-    )
-    .await;
-
-    let copy = clean.copy();
-    truncate_to_half(
-        &files(copy.path(), "")
-            .into_iter()
-            .find(|p| {
-                p.file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .starts_with("MANIFEST")
-            })
-            .unwrap(),
-    );
-    refused_at_initialize(
-        &mut wrong,
-        "MANIFEST truncated",
-        copy.path(),
-        &clean.genesis,
-        &["is damaged"],
-    )
-    .await;
-
-    let copy = clean.copy();
-    truncate_to_half(&files(copy.path(), ".sst")[0]);
-    refused_at_initialize(
-        &mut wrong,
-        "SST truncated",
-        copy.path(),
-        &clean.genesis,
-        &["is damaged"],
-    )
-    .await;
-
-    let copy = clean.copy();
-    std::fs::remove_file(&files(copy.path(), ".sst")[0]).unwrap();
-    refused_at_initialize(
-        &mut wrong,
-        "SST deleted",
-        copy.path(),
-        &clean.genesis,
-        &[".sst"],
-    )
-    .await;
-
-    // An entry of the state, in the middle of the chain: only the start-up scan reads it.
-    let copy = clean.copy();
-    assert!(scribble_over(copy.path(), &clean.markers[BLOCKS as usize / 2][..64]) > 0);
-    refused_at_initialize(
-        &mut wrong,
-        "garbage in an SST record",
-        copy.path(),
-        &clean.genesis,
-        &["is damaged"],
-    )
-    .await;
+    clean.opens_undamaged().await;
+    let damages = vec![
+        Damage {
+            case: "CURRENT emptied",
+            apply: Box::new(|d| std::fs::write(d.join("kvvm-db/CURRENT"), b"").unwrap()),
+            expected: &["is damaged", "CURRENT"],
+        },
+        Damage {
+            case: "CURRENT naming a missing manifest",
+            apply: Box::new(|d| {
+                std::fs::write(d.join("kvvm-db/CURRENT"), b"MANIFEST-999999\n").unwrap()
+            }),
+            expected: &["MANIFEST-999999"],
+        },
+        Damage {
+            // RocksDB opens it as an empty database; the chain marker says it held a chain.
+            case: "MANIFEST truncated",
+            apply: Box::new(|d| {
+                let manifest = files(d, "")
+                    .into_iter()
+                    .find(|p| {
+                        p.file_name()
+                            .unwrap()
+                            .to_string_lossy()
+                            .starts_with("MANIFEST")
+                    })
+                    .unwrap();
+                truncate_to_half(&manifest)
+            }),
+            expected: &["is damaged", "kvvm-chain"],
+        },
+        Damage {
+            case: "SST truncated",
+            apply: Box::new(|d| truncate_to_half(&files(d, ".sst")[0])),
+            expected: &["is damaged", "size mismatch"],
+        },
+        Damage {
+            case: "SST deleted",
+            apply: Box::new(|d| std::fs::remove_file(&files(d, ".sst")[0]).unwrap()),
+            expected: &["is damaged", ".sst"],
+        },
+        Damage {
+            // Only the start-up scan of the state reads it.
+            case: "garbage in an SST record",
+            apply: scribbled(clean.middle_marker()),
+            expected: &["is damaged", "checksum mismatch"],
+        },
+    ];
+    clean.refuses(&mut wrong, damages).await;
 
     // A record in the middle of the WAL (the killed plugin's accepts were never flushed). RocksDB's
     // default recovery would stop there and open without the later, synced, accepted blocks.
     let killed = populated(true).await;
-    let copy = killed.copy();
-    assert!(scribble_over(copy.path(), &killed.markers[BLOCKS as usize / 2][..64]) > 0);
-    refused_at_initialize(
-        &mut wrong,
-        "garbage in a WAL record",
-        copy.path(),
-        &killed.genesis,
-        &["is damaged"],
-    )
-    .await;
-    // The same directory undamaged opens at its last block.
-    let copy = killed.copy();
-    let mut plugin = spawn_plugin().await;
-    let init = plugin.start(copy.path(), &killed.genesis).await;
-    assert_eq!(init.bytes, killed.last.bytes);
-    assert_eq!(plugin.stop().await.code(), Some(0));
+    killed.opens_undamaged().await;
+    let damages = vec![Damage {
+        case: "garbage in a WAL record",
+        apply: scribbled(killed.middle_marker()),
+        expected: &["is damaged", "checksum mismatch"],
+    }];
+    killed.refuses(&mut wrong, damages).await;
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

@@ -418,19 +418,7 @@ func checkSurvivesKill(ctx context.Context, t *testing.T, h *harness, prefix str
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = eventually(ctx, 200*time.Millisecond, func() error {
-		for i, c := range h.clients() {
-			n, err := c.nonce(ctx, writer.id())
-			if err != nil {
-				return err
-			}
-			if n.Accepted != sent {
-				return fmt.Errorf("node %d: %d of %d accepted", i+1, n.Accepted, sent)
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := waitAllAccepted(ctx, h, writer, sent); err != nil {
 		t.Fatal(err)
 	}
 	tip := waitConverged(ctx, t, h)
@@ -452,6 +440,22 @@ func checkSurvivesKill(ctx context.Context, t *testing.T, h *harness, prefix str
 		}
 	}
 	t.Logf("%d writes streamed across the kill; all accepted on every node, chains equal up to %d", sent, tip.Height)
+}
+
+// waitAllAccepted waits until every node has accepted the first sent nonces of acct, and no more.
+func waitAllAccepted(ctx context.Context, h *harness, acct *account, sent uint64) error {
+	return eventually(ctx, 200*time.Millisecond, func() error {
+		for i, c := range h.clients() {
+			n, err := c.nonce(ctx, acct.id())
+			if err != nil {
+				return err
+			}
+			if n.Accepted != sent {
+				return fmt.Errorf("node %d: %d of %d accepted", i+1, n.Accepted, sent)
+			}
+		}
+		return nil
+	})
 }
 
 func checkLateJoiner(t *testing.T, h *harness) {

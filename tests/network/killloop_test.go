@@ -189,19 +189,7 @@ func checkKillLoop(t *testing.T, h *harness) {
 	}
 
 	// Exactly once: the nonce counts each streamed write once, and every key holds its write.
-	err = eventually(ctx, 200*time.Millisecond, func() error {
-		for i, c := range h.clients() {
-			n, err := c.nonce(ctx, writer.id())
-			if err != nil {
-				return err
-			}
-			if n.Accepted != sent {
-				return fmt.Errorf("node %d: %d of %d accepted", i+1, n.Accepted, sent)
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := waitAllAccepted(ctx, h, writer, sent); err != nil {
 		t.Fatalf("seed %d: %v", seed, err)
 	}
 	for i, c := range h.clients() {
