@@ -74,6 +74,16 @@ impl Setting for String {
     }
 }
 
+impl Setting for bool {
+    type Raw = bool;
+    fn to_raw(&self) -> bool {
+        *self
+    }
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
 /// What values a field accepts, and how that is described in the README.
 trait Rule<T: Setting> {
     fn check(&self, field: &'static str, raw: T::Raw) -> Result<T, ConfigError>;
@@ -88,6 +98,9 @@ struct Bytes(RangeInclusive<u64>);
 
 /// A tracing filter such as `info` or `kvvm=debug`.
 struct LogFilter;
+
+/// On or off; JSON `true` or `false` (anything else fails to parse, naming the field).
+struct Switch;
 
 fn within<T: TryFrom<u64>>(
     field: &'static str,
@@ -120,6 +133,15 @@ impl<T: Setting<Raw = u64> + TryFrom<u64>> Rule<T> for Bytes {
     }
     fn describe(&self) -> String {
         format!("{}–{}", in_units(*self.0.start()), in_units(*self.0.end()))
+    }
+}
+
+impl Rule<bool> for Switch {
+    fn check(&self, _field: &'static str, raw: bool) -> Result<bool, ConfigError> {
+        Ok(raw)
+    }
+    fn describe(&self) -> String {
+        "`true`, `false`".into()
     }
 }
 
@@ -265,6 +287,8 @@ chain_config! {
             "refused/dropped transactions whose reason the status call remembers";
         dbLockWaitMs => db_lock_wait_ms: u64 = 30_000, Int(0..=600_000),
             "how long Initialize waits for an exiting kvvm to release the chain database";
+        verifyStateOnStart => verify_state_on_start: bool = true, Switch,
+            "Initialize reads every entry and nonce back and checks them against the state root (a scan of the state; docs/reliability.md)";
         logLevel => log_level: String = String::from("info"), LogFilter,
             "log level of the plugin's stderr (kept by the node in its chain log)";
         rpcMaxRequestBytes => rpc_max_request_bytes: u32 = 2 << 20, Bytes(1 << 10..=64 << 20),
@@ -413,6 +437,15 @@ mod tests {
         assert!(parse("gossipPushBudgetBytes", 2 << 20).is_err());
         assert!(ChainConfig::parse(br#"{"gossipPushIntervalMs": -1}"#).is_err());
         assert!(ChainConfig::parse(br#"{"gossipPushIntervalMs": "100"}"#).is_err());
+    }
+
+    #[test]
+    fn the_state_check_switch_takes_only_a_json_boolean() {
+        assert!(ChainConfig::default().verify_state_on_start);
+        let off = ChainConfig::parse(br#"{"verifyStateOnStart": false}"#).unwrap();
+        assert!(!off.verify_state_on_start);
+        let err = ChainConfig::parse(br#"{"verifyStateOnStart": "no"}"#).unwrap_err();
+        assert!(err.to_string().contains("expected a boolean"), "{err}");
     }
 
     #[test]

@@ -115,6 +115,9 @@ pub fn open(
         clock.clone(),
     )
     .map_err(|e| named_if_damage(&db_path, e))?;
+    if config.verify_state_on_start {
+        verify_state(&store).map_err(|e| named_if_damage(&db_path, e))?;
+    }
     if !had_chain {
         write_marker(&marker)?;
     }
@@ -199,6 +202,23 @@ fn write_marker(path: &std::path::Path) -> Result<(), OpenError> {
     Ok(())
 }
 
+/// Reads every entry and nonce back and checks them against the stored lattice (which
+/// `open_chain` checked against the last accepted block's state root). The lattice only summarises
+/// the state: this proves the state about to be served is the one the root commits to, and has
+/// RocksDB check the checksum of every file block that holds it, so a damaged file fails here and
+/// not at a client's read. It costs a scan of the state (`verifyStateOnStart` turns it off).
+fn verify_state(store: &ChainStore) -> Result<(), OpenError> {
+    let started = std::time::Instant::now();
+    if store.recompute_lattice()?.checksum() != store.lattice()?.checksum() {
+        return Err(OpenError::StateMismatch);
+    }
+    tracing::info!(
+        ms = started.elapsed().as_millis() as u64,
+        "state read back and checked against its root"
+    );
+    Ok(())
+}
+
 /// `err` as [`OpenError::Damaged`] when it says the files under `path` are damaged.
 fn named_if_damage(path: &std::path::Path, err: OpenError) -> OpenError {
     let damaged = match &err {
@@ -277,13 +297,6 @@ fn load_or_write_genesis(
     let lattice = store.lattice()?;
     if lattice.checksum() != block.state_root {
         return Err(OpenError::LatticeMismatch);
-    }
-    // The stored lattice only summarises the state. Reading every entry and nonce back proves the
-    // state about to be served is the one the root commits to, and has RocksDB check the checksum
-    // of every file block that holds it: a damaged file fails here, not at a client's read.
-    // It costs a scan of the state at each start (docs/reliability.md has the figure).
-    if store.recompute_lattice()?.checksum() != lattice.checksum() {
-        return Err(OpenError::StateMismatch);
     }
     Ok((Arc::new(block), lattice))
 }
