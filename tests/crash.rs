@@ -159,9 +159,11 @@ struct Progress {
     /// Highest height whose accept was sent: a restart may be at most here.
     sent: AtomicU64,
     killed: AtomicBool,
-    /// Round-trip times of Initialize and of the last accept, in microseconds, to aim the kills.
+    /// Round-trip times of Initialize, of the last accept and of Shutdown, in microseconds, to aim
+    /// the kills.
     initialize_us: AtomicU64,
     accept_us: AtomicU64,
+    shutdown_us: AtomicU64,
 }
 
 impl Progress {
@@ -173,6 +175,7 @@ impl Progress {
             killed: AtomicBool::new(false),
             initialize_us: AtomicU64::new(0),
             accept_us: AtomicU64::new(0),
+            shutdown_us: AtomicU64::new(0),
         }
     }
 }
@@ -226,7 +229,11 @@ async fn drive(
         loop {
             if mode == Mode::Shutdown && streamed == blocks_before_shutdown {
                 progress.phase.send_replace(Phase::ShuttingDown);
+                let started = Instant::now();
                 vm.shutdown(()).await.map_err(|s| ("Shutdown", s))?;
+                progress
+                    .shutdown_us
+                    .store(started.elapsed().as_micros() as u64, Ordering::SeqCst);
                 progress.phase.send_replace(Phase::Done);
                 return Ok(());
             }
@@ -404,12 +411,16 @@ async fn sigkill_at_random_instants_loses_no_accepted_block_and_matches_an_unint
         }
         initialize_time = measured(initialize_time, &progress.initialize_us);
         accept_time = measured(accept_time, &progress.accept_us);
-        if mode == Mode::Shutdown && at_kill == Phase::Done {
-            // Shutdown finished before the kill: aim later next time.
-            shutdown_time = shutdown_time.mul_f32(1.5);
-        }
+        shutdown_time = measured(shutdown_time, &progress.shutdown_us);
         floor = floor.max(progress.acked.load(Ordering::SeqCst));
         ceiling = ceiling.max(progress.sent.load(Ordering::SeqCst)).max(floor);
+        if (cycle + 1) % 100 == 0 {
+            eprintln!(
+                "crash loop: {} kills, height {floor}, {} s",
+                cycle + 1,
+                began.elapsed().as_secs()
+            );
+        }
     }
 
     // One last, uninterrupted run: resume, catch up with the twin, shut down cleanly.
