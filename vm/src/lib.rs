@@ -8,7 +8,8 @@
 //! peers, `rpc_server` answers JSON-RPC, and [`plugin`] speaks gRPC to the node.
 //!
 //! What is `pub` here is what the `kvvm` binary and the integration tests use; everything else is
-//! crate-private, so the compiler names what nothing uses.
+//! crate-private, so the compiler names what nothing uses. The `fuzzing` feature adds `fuzzing`
+//! for the fuzz targets in `fuzz/`.
 
 #![warn(unreachable_pub)]
 
@@ -23,6 +24,8 @@ pub mod cli;
 mod engine_state;
 pub mod error;
 pub mod execute;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod gossip;
 pub mod ids;
 pub mod logging;

@@ -48,23 +48,8 @@ impl VmService {
         if let Some(addr) = *http {
             return Ok(addr);
         }
-        let chain = self.vm.open_chain().map_err(status)?;
-        let config = chain.config();
-        let limits = kvvm_rpc::BridgeLimits {
-            max_request_body_bytes: config.rpc_max_request_bytes,
-            max_response_body_bytes: config.rpc_max_response_bytes,
-            max_batch_len: config.rpc_max_batch_len,
-        };
-        let settings = crate::rpc_server::RpcSettings {
-            workers: config.rpc_workers,
-            queue: config.rpc_work_queue,
-            max_response_bytes: config.rpc_max_response_bytes as usize,
-        };
-        let methods = kvvm_rpc::KvvmApiServer::into_rpc(crate::rpc_server::Api::new(
-            self.vm.clone(),
-            self.protocol,
-            settings,
-        ));
+        let (methods, limits) =
+            crate::rpc_server::served_api(self.vm.clone(), self.protocol).map_err(status)?;
         let mut shut_down = self.vm.shutdown_signal();
         // Bound and served inside the JSON-RPC runtime, so its socket, its tasks and its
         // handlers' blocking work all belong to that runtime.

@@ -51,6 +51,28 @@ pub(crate) struct Api {
     max_response_bytes: usize,
 }
 
+/// The JSON-RPC methods over `vm` and the bridge limits, both from the open chain's config: what
+/// the plugin serves at CreateHandlers (and the fuzz targets drive).
+pub(crate) fn served_api(
+    vm: Arc<KvVm>,
+    protocol: u32,
+) -> Result<(jsonrpsee::RpcModule<Api>, kvvm_rpc::BridgeLimits), crate::node::VmError> {
+    let chain = vm.open_chain()?;
+    let config = chain.config();
+    let limits = kvvm_rpc::BridgeLimits {
+        max_request_body_bytes: config.rpc_max_request_bytes,
+        max_response_body_bytes: config.rpc_max_response_bytes,
+        max_batch_len: config.rpc_max_batch_len,
+    };
+    let settings = RpcSettings {
+        workers: config.rpc_workers,
+        queue: config.rpc_work_queue,
+        max_response_bytes: config.rpc_max_response_bytes as usize,
+    };
+    let methods = Api::new(vm.clone(), protocol, settings).into_rpc();
+    Ok((methods, limits))
+}
+
 impl Api {
     pub(crate) fn new(vm: Arc<KvVm>, protocol: u32, settings: RpcSettings) -> Self {
         Self {
