@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The test command: formatting, lints, every unit and integration test, then the end-to-end suite
-# on real AvalancheGo nodes (scripts/e2e.sh).
+# The test command: formatting, lints, every unit and integration test, every fuzz target for 30 s
+# (KVVM_FUZZ_SECONDS), then the end-to-end suite on real AvalancheGo nodes (scripts/e2e.sh).
 # The dev profile keeps CI's cold build short (RocksDB's C++ compiles at -O0 in a few minutes); the
 # end-to-end suite installs the debug `kvvm` that `cargo test` built as the nodes' plugin, so no
 # release build is needed here. Benchmarks and the plugin of scripts/run-network.sh use release.
@@ -28,5 +28,7 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
+echo "== fuzz targets, briefly (scripts/fuzz.sh; docs/reliability.md)"
+scripts/fuzz.sh "${KVVM_FUZZ_SECONDS:-30}"
 echo "== end-to-end on AvalancheGo"
 scripts/e2e.sh
