@@ -5,16 +5,25 @@
 
 use std::sync::OnceLock;
 
+use tracing_subscriber::filter::ParseError;
 use tracing_subscriber::{prelude::*, reload, EnvFilter, Registry};
 
 static FILTER: OnceLock<reload::Handle<EnvFilter, Registry>> = OnceLock::new();
+
+/// Reads a filter such as `info` or `kvvm=debug,tonic=warn`. Span field values are matched
+/// literally, never compiled as regular expressions: the automaton of a 250-byte field pattern
+/// took over 30 s to build (found by the `chain_config_parse` fuzz target), and Initialize must
+/// not stall on its config.
+pub fn parse_filter(text: &str) -> Result<EnvFilter, ParseError> {
+    EnvFilter::builder().with_regex(false).parse(text)
+}
 
 /// Installs the subscriber once; later calls do nothing.
 pub fn init(default_filter: &str) {
     let filter = std::env::var("KVVM_LOG")
         .ok()
-        .and_then(|f| EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| EnvFilter::new(default_filter));
+        .and_then(|f| parse_filter(&f).ok())
+        .unwrap_or_else(|| parse_filter(default_filter).unwrap_or_else(|_| EnvFilter::new("info")));
     let (filter, handle) = reload::Layer::new(filter);
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
@@ -39,7 +48,7 @@ pub fn apply_level(level: &str) {
     if std::env::var_os("KVVM_LOG").is_some() {
         return;
     }
-    if let Ok(filter) = EnvFilter::try_new(level) {
+    if let Ok(filter) = parse_filter(level) {
         let _ = handle.reload(filter);
     }
 }
