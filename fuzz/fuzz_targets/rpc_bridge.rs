@@ -17,22 +17,6 @@ use kvvm_rpc::codes;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Map, Value};
 
-/// The API's wire names (`rpc/src/api.rs`).
-const METHODS: [&str; 12] = [
-    "kvvm_submitTx",
-    "kvvm_submitTxs",
-    "kvvm_txStatus",
-    "kvvm_get",
-    "kvvm_getMany",
-    "kvvm_list",
-    "kvvm_nonce",
-    "kvvm_lastAccepted",
-    "kvvm_blockById",
-    "kvvm_blockByHeight",
-    "kvvm_chainInfo",
-    "kvvm_signingBytes",
-];
-
 /// Statuses the bridge documents: 200, 400 (not JSON), 403 (websocket), 405, 413, 415.
 const DOCUMENTED: [i32; 6] = [200, 400, 403, 405, 413, 415];
 
@@ -165,7 +149,10 @@ impl Call {
         let mut call = Map::new();
         call.insert("jsonrpc".into(), json!("2.0"));
         let method = match &self.method {
-            MethodName::Known(i) => METHODS[*i as usize % METHODS.len()].to_string(),
+            MethodName::Known(i) => {
+                let methods = &served_vm().methods;
+                methods[*i as usize % methods.len()].to_string()
+            }
             MethodName::Raw(s) => s.clone(),
         };
         call.insert("method".into(), json!(method));

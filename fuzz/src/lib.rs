@@ -148,6 +148,8 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
 pub struct ServedVm {
     pub vm: Arc<KvVm>,
     pub bridge: HttpBridge,
+    /// The wire names of the JSON-RPC methods the bridge serves, sorted.
+    pub methods: Vec<&'static str>,
     _dir: tempfile::TempDir,
 }
 
@@ -172,12 +174,13 @@ pub fn served_vm() -> &'static ServedVm {
         runtime()
             .block_on(vm.initialize(init))
             .expect("initializing the VM");
-        let bridge = runtime()
+        let (bridge, methods) = runtime()
             .block_on(async { kvvm::fuzzing::rpc_bridge(vm.clone(), PROTOCOL) })
             .expect("building the JSON-RPC bridge");
         ServedVm {
             vm,
             bridge,
+            methods,
             _dir: dir,
         }
     })

@@ -11,8 +11,14 @@ pub use crate::chain_config::{ChainConfig, ConfigError};
 use crate::node::{KvVm, VmError};
 
 /// The JSON-RPC bridge exactly as CreateHandlers serves it (`plugin::vm_service`), over an
-/// initialized `vm`, without the gRPC server and socket around it.
-pub fn rpc_bridge(vm: Arc<KvVm>, protocol: u32) -> Result<HttpBridge, VmError> {
+/// initialized `vm`, without the gRPC server and socket around it; and the wire names of the
+/// methods it serves.
+pub fn rpc_bridge(
+    vm: Arc<KvVm>,
+    protocol: u32,
+) -> Result<(HttpBridge, Vec<&'static str>), VmError> {
     let (methods, limits) = crate::rpc_server::served_api(vm, protocol)?;
-    Ok(HttpBridge::new(methods, limits))
+    let mut names: Vec<&'static str> = methods.method_names().collect();
+    names.sort_unstable();
+    Ok((HttpBridge::new(methods, limits), names))
 }
