@@ -43,6 +43,8 @@ else
   targets=("$@")
 fi
 
+# cargo fuzz has no --locked: check here that fuzz/Cargo.lock needs no change.
+cargo +nightly metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null
 echo "== fuzz: building ${#targets[@]} targets"
 start=$SECONDS
 if (($# == 0)); then
