@@ -156,7 +156,7 @@ impl Rule<String> for LogFilter {
         Ok(raw)
     }
     fn describe(&self) -> String {
-        "a tracing filter".into()
+        "a tracing filter (span field values match literally)".into()
     }
 }
 
