@@ -18,7 +18,7 @@ use kvvm::gossip::bloom::BloomFilter;
 use kvvm::gossip::wire::{self, PullRequest, PullResponse, PushTxs};
 use kvvm::ids::BlockId;
 use kvvm::tx::{Operation, Transaction, UnsignedTx};
-use kvvm_genesis::{ChainLimits, Genesis, GenesisEntry};
+use kvvm_genesis::{Access, ChainLimits, Genesis, GenesisEntry};
 
 /// The fuzz fixtures' chain ID and genesis time (`fuzz/src/lib.rs`).
 const CHAIN_ID: [u8; 32] = [7; 32];
@@ -95,6 +95,7 @@ fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
                 owner: signer(2).verifying_key().to_bytes(),
             },
         ],
+        access: Access::default(),
     };
     vec![
         ("tx_decode", "put", fresh_put.encode()),

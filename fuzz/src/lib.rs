@@ -11,7 +11,7 @@ use kvvm::chain::{Chain, ChainParams, Clock};
 use kvvm::node::open::{open_chain, InitParams};
 use kvvm::node::KvVm;
 use kvvm::tx::VerifiedSignatures;
-use kvvm_genesis::{genesis_hash, ChainLimits, Genesis, GenesisEntry};
+use kvvm_genesis::{genesis_hash, Access, ChainLimits, Genesis, GenesisEntry};
 use kvvm_rpc::HttpBridge;
 use kvvm_storage::ChainStore;
 
@@ -63,6 +63,8 @@ pub fn genesis() -> Genesis {
                 owner: signer(index % 2).verifying_key().to_bytes(),
             })
             .collect(),
+        // Open writing: the targets fuzz what strangers send, which an open chain lets in.
+        access: Access::default(),
     }
 }
 
@@ -71,10 +73,7 @@ pub fn clock() -> Clock {
 }
 
 pub fn params() -> ChainParams {
-    ChainParams {
-        chain_id: CHAIN_ID,
-        limits: limits(),
-    }
+    ChainParams::new(CHAIN_ID, &genesis())
 }
 
 /// A RocksDB holding the genesis state, opened once. Targets only read it: verify writes nothing.
