@@ -321,21 +321,33 @@ chain_config! {
     gossip: GossipConfig {
         gossipPushIntervalMs => push_interval_ms: u64 = 100, Int(1..=10_000),
             "how long new transactions are collected into one push";
-        // The 1 MiB cap keeps one batch well inside the node's 2 MiB message limit.
-        gossipPushBudgetBytes => push_budget_bytes: usize = 256 << 10,
+        // The 1 MiB cap keeps one batch well inside the node's 2 MiB message limit. 64 KiB: two
+        // batches a second fit in a peer's default outbound budget with room left for pull answers.
+        gossipPushBudgetBytes => push_budget_bytes: usize = 64 << 10,
             Bytes(4 << 10..=MAX_BATCH_BYTES as u64),
             "size of one push or regossip message";
         gossipRegossipIntervalMs => regossip_interval_ms: u64 = 5_000, Int(100..=3_600_000),
             "how often pending transactions are pushed again";
         gossipPullIntervalMs => pull_interval_ms: u64 = 1_000, Int(50..=3_600_000),
             "how often a peer is asked for transactions this node lacks";
-        gossipPullResponseBudgetBytes => pull_response_budget_bytes: usize = 512 << 10,
+        gossipPullResponseBudgetBytes => pull_response_budget_bytes: usize = 64 << 10,
             Bytes(4 << 10..=MAX_BATCH_BYTES as u64),
-            "size of one answer to a pull";
+            "largest answer to a pull (smaller when the asking peer's outbound budget holds less)";
         gossipPeerMsgsPerSec => peer_msgs_per_sec: u64 = 100, Int(1..=1_000_000),
             "inbound gossip messages per second one peer may send";
         gossipPeerBytesPerSec => peer_bytes_per_sec: u64 = 8 << 20, Bytes(64 << 10..=1 << 30),
             "inbound gossip bytes per second one peer may send";
+        // An honest peer at the default pull interval asks a given peer about once a second.
+        gossipPeerPullsPerSec => peer_pulls_per_sec: u64 = 2, Int(1..=1_000),
+            "inbound pull requests per second one peer may have answered";
+        // A quarter of AvalancheGo's default per-peer inbound allowance
+        // (`throttler-inbound-bandwidth-refill-rate`, 512 KiB/s): block `Put`s, `PushQuery`s and
+        // polls share that allowance with gossip and must never wait behind it.
+        gossipPeerOutBytesPerSec => peer_out_bytes_per_sec: u64 = 128 << 10,
+            Bytes(16 << 10..=1 << 30),
+            "bytes per second all gossip (push, regossip, pull answers) may send one peer";
+        gossipPullBackoffMaxMs => pull_backoff_max_ms: u64 = 30_000, Int(100..=3_600_000),
+            "longest wait before a peer whose pulls failed is asked again (doubles per failure)";
         gossipSeenCacheSize => seen_cache_size: usize = 100_000, Int(1_000..=10_000_000),
             "transaction IDs remembered as already handled";
     }
@@ -401,7 +413,7 @@ mod tests {
         let parse = |field: &str, value: u64| {
             ChainConfig::parse(format!("{{\"{field}\": {value}}}").as_bytes()).map(|c| c.gossip)
         };
-        let edges: [(&str, u64, u64); 8] = [
+        let edges: [(&str, u64, u64); 11] = [
             ("gossipPushIntervalMs", 1, 10_000),
             ("gossipPushBudgetBytes", 4 << 10, 1 << 20),
             ("gossipRegossipIntervalMs", 100, 3_600_000),
@@ -410,6 +422,9 @@ mod tests {
             ("gossipPeerMsgsPerSec", 1, 1_000_000),
             ("gossipPeerBytesPerSec", 64 << 10, 1 << 30),
             ("gossipSeenCacheSize", 1_000, 10_000_000),
+            ("gossipPeerPullsPerSec", 1, 1_000),
+            ("gossipPeerOutBytesPerSec", 16 << 10, 1 << 30),
+            ("gossipPullBackoffMaxMs", 100, 3_600_000),
         ];
         for (field, low, high) in edges {
             assert!(parse(field, low).is_ok(), "{field} = {low}");

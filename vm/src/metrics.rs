@@ -27,6 +27,8 @@ pub struct Metrics {
     pub gossip_dropped_messages: IntCounter,
     pub gossip_throttled_messages: IntCounter,
     pub gossip_send_errors: IntCounter,
+    pub gossip_budget_deferred: IntCounter,
+    pub gossip_pull_failures: IntCounter,
 }
 
 /// Latency buckets from 100 µs to ~3 s: verify and accept of a full block sit in the middle.
@@ -116,11 +118,19 @@ impl Metrics {
             ),
             gossip_throttled_messages: counter(
                 "gossip_throttled_messages_total",
-                "Inbound app messages dropped by per-peer throttling",
+                "Inbound app messages dropped by per-peer throttling, and pull requests over a peer's rate answered empty",
             ),
             gossip_send_errors: counter(
                 "gossip_send_errors_total",
                 "App messages the node's AppSender did not take",
+            ),
+            gossip_budget_deferred: counter(
+                "gossip_budget_deferred_total",
+                "Pushes not sent to a peer, and pull answers cut short, because gossip spent that peer's outbound budget",
+            ),
+            gossip_pull_failures: counter(
+                "gossip_pull_failures_total",
+                "Pull requests the node reported failed (timed out, peer gone); each makes that peer back off",
             ),
             registry,
         }

@@ -25,6 +25,14 @@ pub struct GossipConfig {
     /// `gossipPeerBytesPerSec`: inbound bytes per second one peer may send; the burst is one
     /// second's worth, and at least one 2 MiB message.
     pub peer_bytes_per_sec: u64,
+    /// `gossipPeerPullsPerSec`: inbound pull requests per second one peer may have answered; the
+    /// burst is one second's worth.
+    pub peer_pulls_per_sec: u64,
+    /// `gossipPeerOutBytesPerSec`: bytes per second this node's gossip (push, regossip and pull
+    /// answers together) may send one peer.
+    pub peer_out_bytes_per_sec: u64,
+    /// `gossipPullBackoffMaxMs`: the longest a peer whose pulls keep failing waits to be asked again.
+    pub pull_backoff_max_ms: u64,
     /// `gossipSeenCacheSize`: transaction IDs remembered as already handled.
     pub seen_cache_size: usize,
 }

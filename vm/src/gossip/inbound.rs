@@ -116,12 +116,31 @@ impl Gossip {
         let Some(outbound) = &shared.outbound else {
             return;
         };
-        let answering = shared.clone();
-        let txs = tokio::task::spawn_blocking(move || answering.missing_from(&filter))
-            .await
-            .unwrap_or_default();
+        // The answer holds what the peer's outbound budget pays for now; what it does not use is
+        // given back. A request over the peer's pull rate gets nothing, without a pool scan. An
+        // empty answer still goes, so the asker is not left waiting for its timeout.
+        let wanted = shared.ctx.config.pull_response_budget_bytes;
+        let granted = if shared.may_answer(&from) {
+            shared.out_budget.grant(&from, wanted, Instant::now())
+        } else {
+            0
+        };
+        if granted < wanted {
+            shared.ctx.metrics.gossip_budget_deferred.inc();
+        }
+        let txs = if granted > wire::BATCH_OVERHEAD + wire::PER_TX_OVERHEAD {
+            let answering = shared.clone();
+            tokio::task::spawn_blocking(move || answering.missing_from(&filter, granted))
+                .await
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         let count = txs.len();
         let response = wire::encode_response(&PullResponse { txs });
+        shared
+            .out_budget
+            .give_back(&from, granted.saturating_sub(response.len()));
         match outbound.respond(from, request_id, response).await {
             Ok(()) => {
                 shared.ctx.metrics.gossip_messages_sent.inc();
@@ -156,9 +175,19 @@ impl Gossip {
         }
     }
 
-    /// An AppRequestFailed: the pull is over, unanswered.
+    /// An AppRequestFailed: the pull is over, unanswered (timed out, or the peer is gone), and
+    /// that peer backs off.
     pub fn on_request_failed(&self, from: &[u8], request_id: u32) {
-        self.shared.pulls.lock().answered(request_id, from);
+        let Some(wait) = self
+            .shared
+            .pulls
+            .lock()
+            .failed(request_id, from, Instant::now())
+        else {
+            return;
+        };
+        self.shared.ctx.metrics.gossip_pull_failures.inc();
+        tracing::debug!(peer = %hex::encode(from), request_id, wait_ms = wait.as_millis() as u64, "pull failed; backing off from that peer");
     }
 }
 
@@ -179,6 +208,16 @@ impl Shared {
             return false;
         }
         true
+    }
+
+    /// The pull-request throttle. True if the request may be answered with transactions.
+    fn may_answer(&self, from: &[u8]) -> bool {
+        if self.pull_requests.allow(from, Instant::now()) {
+            return true;
+        }
+        self.ctx.metrics.gossip_throttled_messages.inc();
+        tracing::debug!(peer = %hex::encode(from), "pull request over the peer's rate: answered empty");
+        false
     }
 
     fn wire_error(&self, from: &[u8], kind: &'static str, e: WireError) {

@@ -10,7 +10,14 @@
 //! **Pull.** Every `gossipPullIntervalMs` one random connected peer is sent an `AppRequest` holding
 //! a bloom filter of this node's pool ([`bloom`]); it answers with pool transactions the filter
 //! does not contain, within `gossipPullResponseBudgetBytes`. Only responses to outstanding requests
-//! are read.
+//! are read. A peer is asked again only once its last request ended, and a peer whose request
+//! failed or timed out backs off ([`backoff`]).
+//!
+//! **Outbound budget** ([`budget`]). Everything gossip sends one peer (pushes, regossip, pull
+//! answers) is paid from one token bucket per peer, `gossipPeerOutBytesPerSec`, a quarter of
+//! AvalancheGo's default per-peer inbound allowance, so block `Put`s, `PushQuery`s and polls never
+//! wait behind gossip. A push the budget cannot pay for is not sent to that peer (regossip or its
+//! pull brings the transactions later); a pull answer holds only what the budget can pay for.
 //!
 //! **Wire format** ([`wire`]). AppGossip and AppRequest payloads follow the `network/p2p` SDK
 //! framing; responses are not prefixed (HOST-SPEC §6.3):
@@ -27,8 +34,8 @@
 //! another handler ID or version is someone else's traffic: ignored, logged at debug.
 //!
 //! **Inbound.** Every message the node delivers is, in order: refused if it is 2 MiB or more
-//! (before a byte is parsed); charged to the sending peer's token buckets ([`throttle`]) and
-//! dropped if they are empty; parsed, with each transaction capped at the chain's `max_tx_bytes`;
+//! (before a byte is parsed); charged to the sending peer's token buckets ([`throttle`]; pull
+//! requests also to a bucket of their own, `gossipPeerPullsPerSec`) and dropped if they are empty; parsed, with each transaction capped at the chain's `max_tx_bytes`;
 //! then each transaction is decoded (blake3 gives its ID) and skipped if its ID is in the seen
 //! cache or the pool — before any signature work — and otherwise admitted with
 //! `Admission::admit`, which verifies it. The four App* handlers never return an error: any
@@ -42,10 +49,14 @@
 //! gossip never waits on consensus or blocks it.
 //!
 //! Files by job: [`inbound`] (the App* handlers), [`push`] (push and regossip), [`pull`] (asking
-//! and answering), [`wire`] and [`bloom`] (formats), [`throttle`] (per-peer limits), `outbound`
-//! (the node's AppSender), [`config`].
+//! and answering), [`backoff`] (when a failing peer is asked again), [`wire`] and [`bloom`]
+//! (formats), [`throttle`] (per-peer inbound limits), [`budget`] (per-peer outbound limit),
+//! [`bucket`] (the token buckets behind both), `outbound` (the node's AppSender), [`config`].
 
+pub mod backoff;
 pub mod bloom;
+pub mod bucket;
+pub mod budget;
 pub mod config;
 pub mod inbound;
 mod outbound;
@@ -56,16 +67,18 @@ pub mod wire;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::cache::BoundedSet;
+use crate::gossip::budget::OutBudget;
 use crate::gossip::config::GossipConfig;
 use crate::gossip::outbound::Outbound;
 use crate::gossip::pull::Pulls;
 use crate::gossip::push::SentTx;
-use crate::gossip::throttle::Throttle;
+use crate::gossip::throttle::{RequestThrottle, Throttle};
 use crate::ids::TxId;
 use crate::mempool::{Admission, Mempool};
 use crate::metrics::Metrics;
@@ -103,12 +116,17 @@ struct Shared {
     /// later are not remembered, so regossip can deliver them again.
     seen: BoundedSet<TxId>,
     throttle: Throttle,
+    /// Pull requests each peer may have answered, apart from `throttle`: an answer costs more
+    /// than the request.
+    pull_requests: RequestThrottle,
+    /// What gossip may still send each peer (pushes, regossip and pull answers together).
+    out_budget: OutBudget,
     /// `None` when the node gave no usable `server_addr`: then this node receives but never sends.
     outbound: Option<Outbound>,
     /// Where each pending transaction came from and when it was last pushed, for regossip. A
     /// `parking_lot::Mutex`: map operations only, never held across an `.await`.
     sent: Mutex<HashMap<TxId, SentTx>>,
-    /// Outstanding pull requests; same kind of lock, same reason.
+    /// Outstanding pull requests and each peer's pull back-off; same kind of lock, same reason.
     pulls: Mutex<Pulls>,
 }
 
@@ -117,12 +135,25 @@ impl Gossip {
     /// `runtime`.
     pub fn start(ctx: GossipContext, runtime: &tokio::runtime::Handle) -> Self {
         let outbound = outbound_for(&ctx.server_addr);
+        let config = &ctx.config;
+        let largest_batch = config
+            .push_budget_bytes
+            .max(config.pull_response_budget_bytes);
         let shared = Arc::new(Shared {
-            seen: BoundedSet::new(ctx.config.seen_cache_size),
-            throttle: Throttle::new(ctx.config.peer_msgs_per_sec, ctx.config.peer_bytes_per_sec),
+            seen: BoundedSet::new(config.seen_cache_size),
+            throttle: Throttle::new(config.peer_msgs_per_sec, config.peer_bytes_per_sec),
+            pull_requests: RequestThrottle::new(config.peer_pulls_per_sec),
+            out_budget: OutBudget::new(
+                config.peer_out_bytes_per_sec,
+                largest_batch,
+                ctx.max_tx_bytes,
+            ),
             outbound,
             sent: Mutex::new(HashMap::new()),
-            pulls: Mutex::new(Pulls::default()),
+            pulls: Mutex::new(Pulls::new(
+                Duration::from_millis(config.pull_interval_ms),
+                Duration::from_millis(config.pull_backoff_max_ms),
+            )),
             ctx,
         });
         let stop = CancellationToken::new();

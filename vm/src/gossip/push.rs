@@ -96,7 +96,8 @@ impl Shared {
         Some((a.source, tx.encode()))
     }
 
-    /// Sends transactions to every peer but their source, in budgeted batches.
+    /// Sends transactions to every peer but their source, in budgeted batches; a peer whose
+    /// outbound budget cannot pay for a batch does not get it (regossip or its pull brings it).
     async fn push(&self, txs: Vec<Outgoing>) {
         let Some(outbound) = &self.outbound else {
             return;
@@ -109,7 +110,11 @@ impl Shared {
             for batch in wire::batches(list, self.ctx.config.push_budget_bytes) {
                 let count = batch.len();
                 let msg = wire::encode_prefixed(&PushTxs { txs: batch });
-                match outbound.gossip(targets.clone(), msg).await {
+                let paid = self.paid_for(&targets, msg.len());
+                if paid.is_empty() {
+                    continue;
+                }
+                match outbound.gossip(paid, msg).await {
                     Ok(()) => {
                         self.ctx.metrics.gossip_messages_sent.inc();
                         self.ctx.metrics.gossip_txs_sent.inc_by(count as u64);
@@ -118,6 +123,29 @@ impl Shared {
                 }
             }
         }
+    }
+
+    /// The targets whose outbound budget pays for a message of `len` bytes, charged for it.
+    fn paid_for(&self, targets: &[Vec<u8>], len: usize) -> Vec<Vec<u8>> {
+        let now = Instant::now();
+        let paid: Vec<Vec<u8>> = targets
+            .iter()
+            .filter(|peer| self.out_budget.try_spend(peer, len, now))
+            .cloned()
+            .collect();
+        let unpaid = targets.len() - paid.len();
+        if unpaid > 0 {
+            self.ctx
+                .metrics
+                .gossip_budget_deferred
+                .inc_by(unpaid as u64);
+            tracing::trace!(
+                unpaid,
+                len,
+                "push skipped for peers over their outbound budget"
+            );
+        }
+        paid
     }
 
     pub(super) async fn regossip_loop(self: Arc<Self>, stop: CancellationToken) {

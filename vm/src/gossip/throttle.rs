@@ -6,44 +6,23 @@
 //! bucket holds at least one maximum-size message, so a legitimate large batch is never refused
 //! outright by a low byte rate; it only has to wait for the bucket to fill.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use parking_lot::Mutex;
 
+use crate::gossip::bucket::{Bucket, PerPeer, Refill};
 use crate::gossip::wire::MAX_PAYLOAD_BYTES;
-
-/// Buckets kept before idle ones are forgotten. The node only delivers messages from connected
-/// peers, but a map keyed by what the network sends must be bounded regardless.
-const MAX_TRACKED_PEERS: usize = 4096;
-/// A bucket untouched this long is full again, so forgetting it changes nothing.
-const IDLE: Duration = Duration::from_secs(60);
-
-#[derive(Clone, Copy, Debug)]
-struct Bucket {
-    tokens: f64,
-    capacity: f64,
-    rate: f64,
-}
-
-impl Bucket {
-    fn full(rate: f64, capacity: f64) -> Self {
-        Self {
-            tokens: capacity,
-            capacity,
-            rate,
-        }
-    }
-
-    fn refill(&mut self, elapsed: Duration) {
-        self.tokens = (self.tokens + elapsed.as_secs_f64() * self.rate).min(self.capacity);
-    }
-}
 
 struct PeerBuckets {
     messages: Bucket,
     bytes: Bucket,
-    last: Instant,
+}
+
+impl Refill for PeerBuckets {
+    fn refill(&mut self, elapsed: std::time::Duration) {
+        self.messages.refill(elapsed);
+        self.bytes.refill(elapsed);
+    }
 }
 
 /// Shared by the App* handlers. A `parking_lot::Mutex`: each check is a map lookup and a few float
@@ -51,7 +30,7 @@ struct PeerBuckets {
 pub struct Throttle {
     msgs_per_sec: f64,
     bytes_per_sec: f64,
-    peers: Mutex<HashMap<Vec<u8>, PeerBuckets>>,
+    peers: Mutex<PerPeer<PeerBuckets>>,
 }
 
 impl Throttle {
@@ -59,40 +38,61 @@ impl Throttle {
         Self {
             msgs_per_sec: msgs_per_sec.max(1) as f64,
             bytes_per_sec: bytes_per_sec.max(1) as f64,
-            peers: Mutex::new(HashMap::new()),
+            peers: Mutex::new(PerPeer::new()),
         }
     }
 
     /// Whether a message of `size` bytes from `peer`, arriving `now`, may be processed; if so its
     /// cost is taken from the peer's buckets.
     pub fn allow(&self, peer: &[u8], size: usize, now: Instant) -> bool {
-        let mut peers = self.peers.lock();
-        if peers.len() >= MAX_TRACKED_PEERS && !peers.contains_key(peer) {
-            peers.retain(|_, p| now.saturating_duration_since(p.last) < IDLE);
-        }
         let (msgs_rate, bytes_rate) = (self.msgs_per_sec, self.bytes_per_sec);
-        let buckets = peers.entry(peer.to_vec()).or_insert_with(|| PeerBuckets {
+        let mut peers = self.peers.lock();
+        let buckets = peers.at(peer, now, || PeerBuckets {
             messages: Bucket::full(msgs_rate, msgs_rate),
             bytes: Bucket::full(bytes_rate, bytes_rate.max(MAX_PAYLOAD_BYTES as f64)),
-            last: now,
         });
-        let elapsed = now.saturating_duration_since(buckets.last);
-        buckets.last = buckets.last.max(now);
-        buckets.messages.refill(elapsed);
-        buckets.bytes.refill(elapsed);
         let size = size as f64;
-        if buckets.messages.tokens < 1.0 || buckets.bytes.tokens < size {
+        if !buckets.messages.has(1.0) || !buckets.bytes.has(size) {
             return false;
         }
-        buckets.messages.tokens -= 1.0;
-        buckets.bytes.tokens -= size;
+        buckets.messages.try_take(1.0);
+        buckets.bytes.try_take(size);
         true
+    }
+}
+
+/// Pull requests from one peer, counted apart from its other messages: a request is a few bytes,
+/// but its answer costs this node a pool scan and up to a pull answer's worth of its outbound
+/// budget. The burst is one second's worth, at least one request.
+pub struct RequestThrottle {
+    per_sec: f64,
+    peers: Mutex<PerPeer<Bucket>>,
+}
+
+impl RequestThrottle {
+    pub fn new(per_sec: u64) -> Self {
+        Self {
+            per_sec: per_sec.max(1) as f64,
+            peers: Mutex::new(PerPeer::new()),
+        }
+    }
+
+    /// Whether `peer` may have a pull request answered `now`; if so it is counted.
+    pub fn allow(&self, peer: &[u8], now: Instant) -> bool {
+        let rate = self.per_sec;
+        self.peers
+            .lock()
+            .at(peer, now, || Bucket::full(rate, rate))
+            .try_take(1.0)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::gossip::bucket::{IDLE, MAX_TRACKED_PEERS};
 
     #[test]
     fn message_bucket_allows_its_burst_then_refills_at_its_rate() {
@@ -142,5 +142,22 @@ mod tests {
         // After the idle period, a new peer's arrival clears the idle buckets.
         throttle.allow(b"new", 1, t0 + IDLE);
         assert_eq!(throttle.peers.lock().len(), 1);
+    }
+
+    #[test]
+    fn pull_requests_are_counted_per_peer_with_a_second_of_burst() {
+        let requests = RequestThrottle::new(2);
+        let t0 = Instant::now();
+        assert!(requests.allow(b"a", t0));
+        assert!(requests.allow(b"a", t0));
+        assert!(!requests.allow(b"a", t0), "the third in the same instant");
+        assert!(requests.allow(b"b", t0), "another peer has its own count");
+        assert!(!requests.allow(b"a", t0 + Duration::from_millis(499)));
+        assert!(requests.allow(b"a", t0 + Duration::from_millis(501)));
+        // A rate of 0 still lets one request a second through.
+        let slowest = RequestThrottle::new(0);
+        assert!(slowest.allow(b"a", t0));
+        assert!(!slowest.allow(b"a", t0 + Duration::from_millis(999)));
+        assert!(slowest.allow(b"a", t0 + Duration::from_millis(1_001)));
     }
 }

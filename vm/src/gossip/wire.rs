@@ -185,23 +185,41 @@ pub struct BatchBudget {
     limit: usize,
     used: usize,
     count: usize,
+    /// Whether a first transaction larger than the limit is counted in all the same.
+    lone_oversized: bool,
 }
 
 impl BatchBudget {
+    /// A budget in which a transaction larger than the limit travels alone (it is at most the
+    /// chain's `max_tx_bytes`, which leaves room under the 2 MiB message limit).
     pub fn new(limit: usize) -> Self {
         Self {
             limit,
             used: BATCH_OVERHEAD,
             count: 0,
+            lone_oversized: true,
         }
     }
 
-    /// Counts in a transaction of `len` bytes if it fits. The first always fits: a transaction
-    /// larger than the budget travels alone (it is at most the chain's `max_tx_bytes`, which
-    /// leaves room under the 2 MiB message limit).
+    /// A budget nothing exceeds, not even a first transaction: for bytes already granted by a
+    /// peer's outbound budget.
+    pub fn strict(limit: usize) -> Self {
+        Self {
+            lone_oversized: false,
+            ..Self::new(limit)
+        }
+    }
+
+    /// Bytes counted so far, framing included.
+    pub fn used(&self) -> usize {
+        self.used
+    }
+
+    /// Counts in a transaction of `len` bytes if it fits (see [`BatchBudget::new`] for the first).
     pub fn try_add(&mut self, len: usize) -> bool {
         let cost = len + PER_TX_OVERHEAD;
-        if self.count > 0 && self.used + cost > self.limit {
+        let alone = self.count == 0 && self.lone_oversized;
+        if !alone && self.used + cost > self.limit {
             return false;
         }
         self.add(len);
@@ -394,5 +412,25 @@ mod tests {
         let out = batches(vec![vec![1; 10], vec![2; 1000], vec![3; 10]], 200);
         assert_eq!(out.iter().map(Vec::len).collect::<Vec<_>>(), vec![1, 1, 1]);
         assert!(batches(vec![], 200).is_empty());
+    }
+
+    #[test]
+    fn a_strict_budget_refuses_even_a_first_transaction_that_does_not_fit() {
+        let limit = BATCH_OVERHEAD + PER_TX_OVERHEAD + 100;
+        let mut strict = BatchBudget::strict(limit);
+        assert!(!strict.try_add(101));
+        assert_eq!(
+            strict.used(),
+            BATCH_OVERHEAD,
+            "the refused one counts nothing"
+        );
+        assert!(strict.try_add(100), "exactly the limit fits");
+        assert_eq!(strict.used(), limit);
+        assert!(!strict.try_add(0));
+        let mut lenient = BatchBudget::new(limit);
+        assert!(lenient.try_add(101), "travels alone");
+        assert!(!lenient.try_add(0));
+        // Framing alone does not fit a budget smaller than it.
+        assert!(!BatchBudget::strict(BATCH_OVERHEAD).try_add(0));
     }
 }
