@@ -374,7 +374,7 @@ mod tests {
             "timestamp": 1_700_000_000u64,
             "limits": {
                 "maxKeyBytes": 256, "maxValueBytes": 65536, "maxOpsPerTx": 64,
-                "maxTxBytes": 131072, "maxTxsPerBlock": 2000, "maxBlockBytes": 1572864
+                "maxTxBytes": 131072, "maxTxsPerBlock": 2000, "maxBlockBytes": 262144
             },
             "entries": [
                 {"key": "greeting", "value": "hello", "owner": OWNER, "encoding": "utf8"},

@@ -201,7 +201,7 @@ mod tests {
                 "timestamp": NOW,
                 "limits": {
                     "maxKeyBytes": 256, "maxValueBytes": 65536, "maxOpsPerTx": 64,
-                    "maxTxBytes": 131072, "maxTxsPerBlock": 2000, "maxBlockBytes": 1572864
+                    "maxTxBytes": 131072, "maxTxsPerBlock": 2000, "maxBlockBytes": 262144
                 },
                 "entries": []
             })

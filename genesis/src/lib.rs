@@ -12,7 +12,7 @@
 //!   "timestamp": 1764000000,
 //!   "limits": {
 //!     "maxKeyBytes": 256, "maxValueBytes": 65536, "maxOpsPerTx": 64,
-//!     "maxTxBytes": 131072, "maxTxsPerBlock": 2000, "maxBlockBytes": 1572864
+//!     "maxTxBytes": 131072, "maxTxsPerBlock": 2000, "maxBlockBytes": 262144
 //!   },
 //!   "entries": [
 //!     {"key": "greeting", "value": "hello", "owner": "<64 hex characters>", "encoding": "utf8"}
@@ -101,7 +101,7 @@ mod tests {
           "timestamp": 1764000000,
           "limits": {
             "maxKeyBytes": 256, "maxValueBytes": 65536, "maxOpsPerTx": 64,
-            "maxTxBytes": 131072, "maxTxsPerBlock": 2000, "maxBlockBytes": 1572864
+            "maxTxBytes": 131072, "maxTxsPerBlock": 2000, "maxBlockBytes": 262144
           },
           "entries": [
             {"key": "greeting", "value": "hello", "owner": "OWNER", "encoding": "utf8"}

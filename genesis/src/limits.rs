@@ -52,6 +52,18 @@ pub struct ChainLimits {
     pub max_block_bytes: u32,
 }
 
+/// The default [`ChainLimits::max_block_bytes`]: 256 KiB. A block travels to each peer in one
+/// message, and AvalancheGo reads a peer's messages at its inbound bandwidth allowance
+/// (`throttler-inbound-bandwidth-refill-rate`, 512 KiB/s by default, after a 2 MiB burst). With
+/// the burst spent and gossip using its quarter (`gossipPeerOutBytesPerSec`), a full block still
+/// arrives in 256 / 384 ≈ 0.67 s, a third of the node's minimum message timeout (2 s), so polls
+/// and `Put`s are answered in time. With three validators each proposes a third of the blocks: at
+/// the default 250 ms block gap that is 1.33 blocks/s × 256 KiB ≈ 341 KiB/s to each peer, which
+/// with gossip's 128 KiB/s stays under the allowance. 1.5 MiB blocks took 3 s at the refill rate,
+/// and under a flood of large transactions they stopped acceptance (issue 8). A chain keeps the
+/// limits its genesis names; this only changes what a new genesis gets.
+pub const DEFAULT_MAX_BLOCK_BYTES: u32 = 256 << 10;
+
 impl Default for ChainLimits {
     fn default() -> Self {
         ChainLimits {
@@ -60,7 +72,7 @@ impl Default for ChainLimits {
             max_ops_per_tx: 64,
             max_tx_bytes: 128 << 10,
             max_txs_per_block: 2000,
-            max_block_bytes: 1536 << 10,
+            max_block_bytes: DEFAULT_MAX_BLOCK_BYTES,
         }
     }
 }
@@ -177,7 +189,7 @@ mod tests {
                 max_ops_per_tx: 64,
                 max_tx_bytes: 131072,
                 max_txs_per_block: 2000,
-                max_block_bytes: 1572864,
+                max_block_bytes: 262144,
             }
         );
         assert_eq!(limits.validate(), Ok(()));
