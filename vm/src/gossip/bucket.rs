@@ -102,8 +102,13 @@ impl<T: Refill> PerPeer<T> {
         self.entries.get_mut(peer).map(|(entry, _)| entry)
     }
 
+    /// Peers tracked.
     pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 }
 
