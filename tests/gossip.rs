@@ -382,3 +382,45 @@ async fn junk_flood_is_throttled_and_honest_gossip_still_gets_through() {
     assert!(states[0].0.iter().any(|(k, _)| k == b"honest"));
     assert!(!states[0].0.iter().any(|(k, _)| k == b"forged"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_peer_whose_pulls_fail_is_asked_again_only_after_a_growing_wait() {
+    // Node 0 pulls every 100 ms, from node 1 (which answers) or from FOREIGN, a connected peer the
+    // network cannot reach: the node fails each request to it at once (AppRequestFailed).
+    let config = br#"{"gossipPullIntervalMs": 100, "gossipPullBackoffMaxMs": 1600}"#;
+    let genesis = genesis_bytes();
+    let mut net = Network::new();
+    for _ in 0..2 {
+        let i = net.spawn_node(&genesis, config).await;
+        net.join(i).await;
+    }
+    connect(&mut net.nodes[0].plugin, &FOREIGN).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+
+    let requests_to = |peer: &[u8]| {
+        net.sent()
+            .iter()
+            .filter(|s| s.kind == "request" && s.from == node_id(0) && s.to == vec![peer.to_vec()])
+            .count()
+    };
+    let to_failing = requests_to(&FOREIGN);
+    let to_answering = requests_to(&node_id(1));
+    // Without back-off FOREIGN would be asked on about half of 40 ticks. With it, the waits after
+    // each failure are 200, 400, 800, then 1,600 ms (the maximum): at most 5 requests in 4 s, plus
+    // one for timing slack.
+    assert!(
+        to_failing >= 2,
+        "FOREIGN is asked again after its wait ({to_failing})"
+    );
+    assert!(
+        to_failing <= 6,
+        "FOREIGN was asked {to_failing} times in 4 s"
+    );
+    assert!(
+        to_answering >= 10,
+        "node 1, which answers, keeps being asked ({to_answering})"
+    );
+    let failures = metric(net.nodes[0].plugin.vm.clone(), "gossip_pull_failures_total").await;
+    assert!(failures >= 2.0, "{failures} pull failures counted");
+    assert!(net.app_errors().is_empty(), "{:?}", net.app_errors());
+}
