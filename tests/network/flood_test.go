@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,7 +24,6 @@ const codeBusy = 1012
 // this machine, the flood must leave consensus its room.
 const (
 	floodAccounts   = 100
-	floodPerAccount = 30
 	floodValueBytes = 6000
 	// No node may go longer than this without accepting a block while the flood drains.
 	floodMaxStall = 10 * time.Second
@@ -31,6 +32,15 @@ const (
 	// The whole flood is accepted (or refused with a code) within this after its submission.
 	floodDrainBound = 120 * time.Second
 )
+
+// floodPerAccount is each account's number of puts: 30 (3,000 in all) unless
+// KVVM_E2E_FLOOD_PER_ACCOUNT says otherwise (at most the mempool's 256 per sender).
+var floodPerAccount = func() int {
+	if n, err := strconv.Atoi(os.Getenv("KVVM_E2E_FLOOD_PER_ACCOUNT")); err == nil && n > 0 && n <= 256 {
+		return n
+	}
+	return 30
+}()
 
 // acceptanceWatch polls every node's last accepted height and remembers, per node, the longest
 // time it went without a new block.
@@ -116,7 +126,7 @@ func signFlood(ctx context.Context, t *testing.T, clients []*kvvmClient) [][]str
 			defer wg.Done()
 			acct := newAccount(fmt.Sprintf("h/%d", a))
 			c := clients[a%len(clients)]
-			for n := uint64(0); n < floodPerAccount; n++ {
+			for n := uint64(0); n < uint64(floodPerAccount); n++ {
 				tx, err := acct.sign(ctx, c, n, put(fmt.Sprintf("h/%d/%02d", a, n), value))
 				if err != nil {
 					errs <- fmt.Errorf("signing account %d nonce %d: %w", a, n, err)
@@ -314,7 +324,7 @@ func checkValidLoadFlood(t *testing.T, h *harness) {
 	if honestLatency > floodHonestBound {
 		t.Errorf("the honest put took %s to be accepted mid-flood (bound %s)", honestLatency, floodHonestBound)
 	}
-	if admitted < floodAccounts*floodPerAccount/2 {
+	if admitted < uint64(floodAccounts*floodPerAccount/2) {
 		t.Errorf("only %d of %d puts were admitted: the flood did not load the network", admitted, floodAccounts*floodPerAccount)
 	}
 	tip := waitConverged(ctx, t, h)
