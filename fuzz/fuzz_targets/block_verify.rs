@@ -17,7 +17,9 @@ use kvvm::chain::Chain;
 use kvvm::execute::BlockExecutor;
 use kvvm::ids::BlockId;
 use kvvm::tx::{Operation, Transaction, UnsignedTx, VerifiedSignatures};
-use kvvm_fuzz::{fresh_chain, genesis_store_handle, signer, CHAIN_ID, GENESIS_KEYS, NOW_MS};
+use kvvm_fuzz::{
+    fresh_chain, genesis_store_handle, params, signer, CHAIN_ID, GENESIS_KEYS, NOW_MS,
+};
 use libfuzzer_sys::fuzz_target;
 
 const MAX_BLOCKS: usize = 4;
@@ -164,7 +166,7 @@ fn executed_root(
     if base.block.id != *parent {
         return [0; 32];
     }
-    let mut executor = BlockExecutor::new(base.view, height);
+    let mut executor = BlockExecutor::new(base.view, height, params().access);
     for tx in txs {
         if executor.apply(tx).is_err() {
             break;
