@@ -1114,4 +1114,113 @@ async fn a_peer_block_with_a_stranger_s_write_fails_verify_and_roles_agree_acros
     assert_eq!(store.lattice().unwrap(), peer.store.lattice().unwrap());
     assert_eq!(store.recompute_lattice().unwrap(), store.lattice().unwrap());
     assert!(store.entry(b"intruder").unwrap().is_none());
+
+/// Runs `kvvm load ARGS --json` against the node while blocks are produced, and returns the report.
+async fn load_report(n: &mut Node, args: &[&str]) -> serde_json::Value {
+    let mut cmd = tokio::process::Command::new(KVVM);
+    cmd.arg("load")
+        .args(args)
+        .args(["--json", "--deadline", "60", "--poll-ms", "10"])
+        .env_remove("KVVM_RPC")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let out = output_while_producing(&mut n.plugin, cmd).await;
+    assert!(out.status.success(), "kvvm load {args:?} failed: {out:?}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The figures every complete run must show: all accepted, nothing refused, lost or duplicated,
+/// latencies reported, the nodes agreeing.
+fn assert_complete(report: &serde_json::Value, txs: u64) {
+    let run = &report["runs"][0];
+    assert_eq!(run["planned"], txs, "{report:#}");
+    assert_eq!(run["sent"], txs, "{report:#}");
+    assert_eq!(run["accepted"], txs, "{report:#}");
+    assert_eq!(run["refused"], serde_json::json!({}), "{report:#}");
+    assert_eq!(run["lost"], 0);
+    assert_eq!(run["duplicates"], 0);
+    assert_eq!(run["timedOut"], false);
+    assert_eq!(run["rootsEqual"], true, "{report:#}");
+    assert!(run["finalizedTxPerS"].as_f64().unwrap() > 0.0);
+    let (p50, p99) = (
+        run["latency"]["p50Ms"].as_f64().unwrap(),
+        run["latency"]["p99Ms"].as_f64().unwrap(),
+    );
+    assert!(0.0 < p50 && p50 <= p99 && p99 < 60_000.0, "{report:#}");
+    assert_eq!(report["median"]["allRootsEqual"], true);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn load_client_counts_every_transaction_accepted_and_reports_latencies() {
+    let mut n = node().await;
+    let url = n.url.clone();
+    let urls = format!("{url},{url}");
+    let pid = n.plugin.child.id().to_string();
+    let cpu_of = format!("plugin={pid}");
+    // A window of 3 per account makes the client wait for acceptances between batches.
+    let many = load_report(
+        &mut n,
+        &[
+            "throughput",
+            "--rpc",
+            &urls,
+            "--txs",
+            "48",
+            "--accounts",
+            "6",
+            "--batch",
+            "8",
+            "--concurrency",
+            "2",
+            "--window",
+            "3",
+            "--cpu-of",
+            &cpu_of,
+        ],
+    )
+    .await;
+    assert_complete(&many, 48);
+    let run = &many["runs"][0];
+    assert_eq!(run["roots"].as_array().unwrap().len(), 2);
+    assert!(run["blocks"].as_u64().unwrap() >= 2, "{many:#}");
+    assert!(
+        run["cpuSeconds"]["plugin"].as_f64().unwrap() > 0.0,
+        "{many:#}"
+    );
+    assert!(run["cpuSeconds"]["load client"].as_f64().is_some());
+
+    let writer = load_report(
+        &mut n,
+        &[
+            "one-writer",
+            "--rpc",
+            &url,
+            "--txs",
+            "6",
+            "--ops-per-tx",
+            "4",
+            "--window",
+            "3",
+        ],
+    )
+    .await;
+    assert_complete(&writer, 6);
+    let run = &writer["runs"][0];
+    let (tx_s, puts_s) = (
+        run["finalizedTxPerS"].as_f64().unwrap(),
+        run["putsPerS"].as_f64().unwrap(),
+    );
+    assert!((puts_s - 4.0 * tx_s).abs() < 1e-6, "{writer:#}");
+
+    let idle = load_report(
+        &mut n,
+        &["idle", "--rpc", &url, "--count", "3", "--runs", "2"],
+    )
+    .await;
+    assert_complete(&idle, 3);
+    assert_eq!(idle["runs"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        idle["runs"][0]["txsPerBlockMax"], 1,
+        "one at a time: {idle:#}"
+    );
 }

@@ -28,6 +28,7 @@ pub mod execute;
 pub mod fuzzing;
 pub mod gossip;
 pub mod ids;
+pub mod load;
 pub mod logging;
 mod mempool;
 mod metrics;

@@ -46,6 +46,11 @@ enum Command {
     /// Measure one node's pipeline (admission, build, verify, accept) in process on a temporary
     /// RocksDB, per stage and state size. Build with --release for figures that mean anything.
     Bench(kvvm::bench::BenchArgs),
+    /// Drive a running network through its JSON-RPC API with pre-signed transactions and report
+    /// finalized tx/s, submit→accept latency, refusals, losses and whether the nodes agree
+    /// (scripts/bench.sh starts a network and runs it).
+    #[command(subcommand)]
+    Load(kvvm::load::LoadCommand),
     #[command(flatten)]
     User(kvvm::cli::UserCommand),
 }
@@ -62,6 +67,7 @@ fn main() -> ExitCode {
         Some(Command::Genesis { out }) => write_genesis(out),
         Some(Command::User(command)) => run_user(command),
         Some(Command::Bench(args)) => run_bench(&args),
+        Some(Command::Load(command)) => run_load(&command),
         Some(Command::SetProtocol {
             protocol,
             plugin_dir,
@@ -177,6 +183,40 @@ fn run_bench(args: &kvvm::bench::BenchArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("kvvm bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_load(command: &kvvm::load::LoadCommand) -> ExitCode {
+    // Two workers: the submitting calls and the block watcher run side by side, and the client
+    // leaves the rest of a small machine to the nodes it measures.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kvvm load: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let env = kvvm::cli::CliEnv::from_process();
+    match runtime.block_on(kvvm::load::run(command, &env)) {
+        Ok(report) => {
+            if command.json() {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("the report serializes")
+                );
+            } else {
+                println!("{report}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("kvvm load: {e}");
             ExitCode::FAILURE
         }
     }

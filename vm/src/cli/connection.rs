@@ -52,10 +52,26 @@ pub fn resolve(flag: Option<&str>, env: &CliEnv) -> Result<Endpoint, CliError> {
     let Some(summary) = env.network_summary() else {
         return Err(no_rpc("$KVVM_CACHE/network.json".into()));
     };
-    match first_node_url(&summary)? {
+    match node_urls(&summary)?.and_then(|urls| urls.into_iter().next()) {
         Some(url) => Ok(found(&url, Origin::Summary(summary))),
         None => Err(no_rpc(summary.display().to_string())),
     }
+}
+
+/// The URLs a command that talks to several nodes calls: those given, else `KVVM_RPC`, else every
+/// node of the network summary, in its order.
+pub fn resolve_all(given: &[String], env: &CliEnv) -> Result<Vec<String>, CliError> {
+    if !given.is_empty() {
+        return Ok(given.to_vec());
+    }
+    if let Some(url) = &env.rpc {
+        return Ok(vec![url.clone()]);
+    }
+    let no_rpc = |summary: String| CliError::NoRpc { summary };
+    let Some(summary) = env.network_summary() else {
+        return Err(no_rpc("$KVVM_CACHE/network.json".into()));
+    };
+    node_urls(&summary)?.ok_or_else(|| no_rpc(summary.display().to_string()))
 }
 
 /// The part of kvvm-network's summary (tests/network/main.go) the CLI needs; other fields may
@@ -71,9 +87,10 @@ struct NodeSummary {
     rpc_url: String,
 }
 
-/// Node 1's URL in the summary at `path`, or `None` if there is no summary (no network started).
-/// A summary that is there but unreadable is an error: skipping it would hide why.
-fn first_node_url(path: &Path) -> Result<Option<String>, CliError> {
+/// The nodes' URLs in the summary at `path`, or `None` if there is no summary (no network
+/// started). A summary that is there but unreadable, or lists no node, is an error: skipping it
+/// would hide why.
+fn node_urls(path: &Path) -> Result<Option<Vec<String>>, CliError> {
     let err = |reason: String| CliError::Summary {
         path: path.display().to_string(),
         reason,
@@ -84,10 +101,10 @@ fn first_node_url(path: &Path) -> Result<Option<String>, CliError> {
         Err(e) => return Err(err(e.to_string())),
     };
     let summary: NetworkSummary = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
-    match summary.nodes.into_iter().next() {
-        Some(node) => Ok(Some(node.rpc_url)),
-        None => Err(err("lists no node".into())),
+    if summary.nodes.is_empty() {
+        return Err(err("lists no node".into()));
     }
+    Ok(Some(summary.nodes.into_iter().map(|n| n.rpc_url).collect()))
 }
 
 /// A client together with where it points, so every error can say which URL failed and why that
@@ -176,6 +193,22 @@ mod tests {
             from_summary.origin,
             Origin::Summary(dir.path().join("network.json"))
         );
+    }
+
+    #[test]
+    fn several_nodes_come_from_the_flags_then_the_environment_then_every_summary_node() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut env = env_with_summary(dir.path(), "http://node-1");
+        assert_eq!(
+            resolve_all(&[], &env).unwrap(),
+            vec!["http://node-1", "http://node-2"]
+        );
+        env.rpc = Some("http://from-env".into());
+        assert_eq!(resolve_all(&[], &env).unwrap(), vec!["http://from-env"]);
+        let given = vec!["http://a".to_string(), "http://b".to_string()];
+        assert_eq!(resolve_all(&given, &env).unwrap(), given);
+        let nowhere = resolve_all(&[], &CliEnv::default()).unwrap_err();
+        assert!(nowhere.to_string().contains("--rpc"), "{nowhere}");
     }
 
     #[test]

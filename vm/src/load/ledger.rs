@@ -1,0 +1,226 @@
+//! What happened to each transaction of a run: when it was sent, how the node answered, when (and
+//! how often) it was seen in an accepted block; and how many each account has in flight.
+//!
+//! Shared by the submitting tasks and the block watcher behind one mutex: every update is a few
+//! map operations with no `.await` or I/O inside, so a plain lock is cheaper than a channel.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// Why the node did not take a transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Refusal {
+    /// A JSON-RPC error code (for the item, or for the whole call).
+    Code(i32),
+    /// No JSON-RPC answer at all (connection, HTTP status, timeout): the node may still have
+    /// taken the transactions.
+    Transport,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Code(code) => write!(f, "{code}"),
+            Refusal::Transport => f.write_str("transport"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Answer {
+    Unanswered,
+    Taken,
+    Refused(Refusal),
+}
+
+#[derive(Clone, Debug)]
+struct TxRecord {
+    account: usize,
+    sent: Option<Instant>,
+    answer: Answer,
+    accepted: Option<Instant>,
+    times_accepted: u32,
+    /// Refused or accepted: no longer counts against its account's window.
+    resolved: bool,
+}
+
+/// One accepted block the watcher saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BlockSeen {
+    pub(crate) height: u64,
+    pub(crate) txs: usize,
+    /// Of those, transactions of this run.
+    pub(crate) ours: usize,
+}
+
+pub(crate) struct Ledger {
+    index: HashMap<[u8; 32], usize>,
+    txs: Vec<TxRecord>,
+    in_flight: Vec<usize>,
+    window: usize,
+    blocks: Vec<BlockSeen>,
+}
+
+/// The counts and times of a run, taken from the ledger at its end.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Tally {
+    pub(crate) planned: usize,
+    pub(crate) sent: usize,
+    pub(crate) taken: usize,
+    pub(crate) refused: BTreeMap<Refusal, usize>,
+    pub(crate) accepted: usize,
+    /// Taken by a node, never seen accepted before the deadline.
+    pub(crate) lost: usize,
+    /// Acceptances of a transaction beyond its first.
+    pub(crate) duplicates: usize,
+    /// Seen accepted although its submission was answered with an error.
+    pub(crate) accepted_though_refused: usize,
+    /// Submit→accept latency of every accepted transaction, ascending.
+    pub(crate) latencies: Vec<Duration>,
+    /// First submission to last acceptance.
+    pub(crate) span: Option<Duration>,
+    pub(crate) blocks: Vec<BlockSeen>,
+}
+
+impl Ledger {
+    /// A ledger for transactions with these `(id, account)`, each account allowed `window`
+    /// transactions sent and neither accepted nor refused.
+    pub(crate) fn new(txs: impl IntoIterator<Item = ([u8; 32], usize)>, window: usize) -> Self {
+        let mut index = HashMap::new();
+        let mut records = Vec::new();
+        let mut accounts = 0;
+        for (id, account) in txs {
+            index.insert(id, records.len());
+            accounts = accounts.max(account + 1);
+            records.push(TxRecord {
+                account,
+                sent: None,
+                answer: Answer::Unanswered,
+                accepted: None,
+                times_accepted: 0,
+                resolved: false,
+            });
+        }
+        Self {
+            index,
+            txs: records,
+            in_flight: vec![0; accounts],
+            window: window.max(1),
+            blocks: Vec::new(),
+        }
+    }
+
+    /// Whether the transactions at `batch` may be sent without any account exceeding its window.
+    pub(crate) fn has_room(&self, batch: &[usize]) -> bool {
+        let mut adding: HashMap<usize, usize> = HashMap::new();
+        for &i in batch {
+            *adding.entry(self.txs[i].account).or_default() += 1;
+        }
+        adding
+            .iter()
+            .all(|(&account, &n)| self.in_flight[account] + n <= self.window)
+    }
+
+    pub(crate) fn sent(&mut self, batch: &[usize], at: Instant) {
+        for &i in batch {
+            let tx = &mut self.txs[i];
+            if tx.sent.is_none() {
+                tx.sent = Some(at);
+                if !tx.resolved {
+                    self.in_flight[tx.account] += 1;
+                }
+            }
+        }
+    }
+
+    fn resolve(&mut self, i: usize) {
+        let tx = &mut self.txs[i];
+        if !tx.resolved {
+            tx.resolved = true;
+            if tx.sent.is_some() {
+                self.in_flight[tx.account] -= 1;
+            }
+        }
+    }
+
+    /// The node's answer for the transaction at `i`.
+    pub(crate) fn answered(&mut self, i: usize, answer: Result<(), Refusal>) {
+        match answer {
+            Ok(()) => self.txs[i].answer = Answer::Taken,
+            Err(refusal) => {
+                self.txs[i].answer = Answer::Refused(refusal);
+                self.resolve(i);
+            }
+        }
+    }
+
+    /// An accepted block at `height` holding `tx_ids`, seen at `at`.
+    pub(crate) fn accepted_block(&mut self, height: u64, tx_ids: &[[u8; 32]], at: Instant) {
+        let mut ours = 0;
+        for id in tx_ids {
+            let Some(&i) = self.index.get(id) else {
+                continue;
+            };
+            ours += 1;
+            let tx = &mut self.txs[i];
+            tx.times_accepted += 1;
+            if tx.accepted.is_none() {
+                tx.accepted = Some(at);
+                self.resolve(i);
+            }
+        }
+        self.blocks.push(BlockSeen {
+            height,
+            txs: tx_ids.len(),
+            ours,
+        });
+    }
+
+    /// Whether every transaction sent so far has been refused or accepted.
+    pub(crate) fn all_sent_resolved(&self) -> bool {
+        self.in_flight.iter().all(|&n| n == 0)
+    }
+
+    pub(crate) fn tally(&self) -> Tally {
+        let mut tally = Tally {
+            planned: self.txs.len(),
+            blocks: self.blocks.clone(),
+            ..Tally::default()
+        };
+        let mut first_sent: Option<Instant> = None;
+        let mut last_accepted: Option<Instant> = None;
+        for tx in &self.txs {
+            if let Some(sent) = tx.sent {
+                tally.sent += 1;
+                first_sent = Some(first_sent.map_or(sent, |f| f.min(sent)));
+            }
+            match tx.answer {
+                Answer::Taken => tally.taken += 1,
+                Answer::Refused(r) => *tally.refused.entry(r).or_default() += 1,
+                Answer::Unanswered => {}
+            }
+            tally.duplicates += tx.times_accepted.saturating_sub(1) as usize;
+            match (tx.accepted, tx.sent) {
+                (Some(accepted), Some(sent)) => {
+                    tally.accepted += 1;
+                    tally
+                        .latencies
+                        .push(accepted.saturating_duration_since(sent));
+                    last_accepted = Some(last_accepted.map_or(accepted, |l| l.max(accepted)));
+                    if matches!(tx.answer, Answer::Refused(_)) {
+                        tally.accepted_though_refused += 1;
+                    }
+                }
+                (None, _) if tx.answer == Answer::Taken => tally.lost += 1,
+                _ => {}
+            }
+        }
+        tally.latencies.sort();
+        tally.span = match (first_sent, last_accepted) {
+            (Some(first), Some(last)) => Some(last.saturating_duration_since(first)),
+            _ => None,
+        };
+        tally
+    }
+}

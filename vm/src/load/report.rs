@@ -1,0 +1,250 @@
+//! The figures of each run, and their medians over the runs, for people or as JSON.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+
+use super::roots::{all_equal, NodeRoot};
+use super::run::RunOutcome;
+use super::stats::{median, percentile};
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Latency {
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunFigures {
+    pub planned: usize,
+    pub sent: usize,
+    pub taken: usize,
+    pub accepted: usize,
+    /// Refusals by JSON-RPC error code ("transport" for calls with no JSON-RPC answer).
+    pub refused: BTreeMap<String, usize>,
+    pub lost: usize,
+    pub duplicates: usize,
+    pub accepted_though_refused: usize,
+    /// Accepted transactions per second, from the first submission to the last acceptance.
+    pub finalized_tx_per_s: f64,
+    pub puts_per_s: f64,
+    pub latency: Latency,
+    pub blocks: usize,
+    pub txs_per_block_mean: f64,
+    pub txs_per_block_max: usize,
+    pub final_height: u64,
+    pub roots_equal: bool,
+    pub roots: Vec<NodeRoot>,
+    /// CPU seconds during the run per process kind.
+    pub cpu_seconds: BTreeMap<String, f64>,
+    pub watch_errors: u64,
+    /// The deadline ended the run before every transaction was sent and decided.
+    pub timed_out: bool,
+}
+
+fn millis(d: Option<std::time::Duration>) -> Option<f64> {
+    d.map(|d| d.as_secs_f64() * 1e3)
+}
+
+impl RunFigures {
+    pub(crate) fn of(outcome: &RunOutcome, ops_per_tx: usize) -> Self {
+        let t = &outcome.tally;
+        let tx_per_s = match t.span {
+            Some(span) if !span.is_zero() => t.accepted as f64 / span.as_secs_f64(),
+            _ => 0.0,
+        };
+        let ours: Vec<_> = t.blocks.iter().filter(|b| b.ours > 0).collect();
+        let block_txs: usize = ours.iter().map(|b| b.txs).sum();
+        Self {
+            planned: t.planned,
+            sent: t.sent,
+            taken: t.taken,
+            accepted: t.accepted,
+            refused: t.refused.iter().map(|(r, n)| (r.to_string(), *n)).collect(),
+            lost: t.lost,
+            duplicates: t.duplicates,
+            accepted_though_refused: t.accepted_though_refused,
+            finalized_tx_per_s: tx_per_s,
+            puts_per_s: tx_per_s * ops_per_tx as f64,
+            latency: Latency {
+                p50_ms: millis(percentile(&t.latencies, 50.0)),
+                p95_ms: millis(percentile(&t.latencies, 95.0)),
+                p99_ms: millis(percentile(&t.latencies, 99.0)),
+                max_ms: millis(t.latencies.last().copied()),
+            },
+            blocks: ours.len(),
+            txs_per_block_mean: block_txs as f64 / ours.len().max(1) as f64,
+            txs_per_block_max: ours.iter().map(|b| b.txs).max().unwrap_or(0),
+            final_height: outcome.watched.height,
+            roots_equal: all_equal(&outcome.roots),
+            roots: outcome.roots.clone(),
+            cpu_seconds: outcome.cpu.clone(),
+            watch_errors: outcome.watched.errors,
+            timed_out: outcome.timed_out,
+        }
+    }
+}
+
+/// Medians over the runs (totals for what must be zero).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Medians {
+    pub finalized_tx_per_s: Option<f64>,
+    pub puts_per_s: Option<f64>,
+    pub latency: Latency,
+    pub txs_per_block_mean: Option<f64>,
+    pub cpu_seconds: BTreeMap<String, f64>,
+    /// Median CPU seconds per accepted transaction, per process kind.
+    pub cpu_micros_per_tx: BTreeMap<String, f64>,
+    pub lost_total: usize,
+    pub duplicates_total: usize,
+    pub refused_total: usize,
+    pub all_roots_equal: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadReport {
+    pub mode: &'static str,
+    pub txs: usize,
+    pub accounts: usize,
+    pub ops_per_tx: usize,
+    pub value_bytes: usize,
+    pub offered_tx_per_s: Option<f64>,
+    pub nodes: usize,
+    pub runs: Vec<RunFigures>,
+    pub median: Medians,
+}
+
+fn med(runs: &[RunFigures], f: impl Fn(&RunFigures) -> Option<f64>) -> Option<f64> {
+    median(&runs.iter().filter_map(f).collect::<Vec<_>>())
+}
+
+impl Medians {
+    pub(crate) fn of(runs: &[RunFigures]) -> Self {
+        let kinds: std::collections::BTreeSet<&String> =
+            runs.iter().flat_map(|r| r.cpu_seconds.keys()).collect();
+        let per_kind = |f: &dyn Fn(&RunFigures, f64) -> f64| {
+            kinds
+                .iter()
+                .filter_map(|&kind| {
+                    let values: Vec<f64> = runs
+                        .iter()
+                        .filter_map(|r| r.cpu_seconds.get(kind).map(|&s| f(r, s)))
+                        .collect();
+                    Some((kind.clone(), median(&values)?))
+                })
+                .collect()
+        };
+        Self {
+            finalized_tx_per_s: med(runs, |r| Some(r.finalized_tx_per_s)),
+            puts_per_s: med(runs, |r| Some(r.puts_per_s)),
+            latency: Latency {
+                p50_ms: med(runs, |r| r.latency.p50_ms),
+                p95_ms: med(runs, |r| r.latency.p95_ms),
+                p99_ms: med(runs, |r| r.latency.p99_ms),
+                max_ms: med(runs, |r| r.latency.max_ms),
+            },
+            txs_per_block_mean: med(runs, |r| Some(r.txs_per_block_mean)),
+            cpu_seconds: per_kind(&|_, s| s),
+            cpu_micros_per_tx: per_kind(&|r, s| s * 1e6 / r.accepted.max(1) as f64),
+            lost_total: runs.iter().map(|r| r.lost).sum(),
+            duplicates_total: runs.iter().map(|r| r.duplicates).sum(),
+            refused_total: runs.iter().flat_map(|r| r.refused.values()).sum(),
+            all_roots_equal: !runs.is_empty() && runs.iter().all(|r| r.roots_equal),
+        }
+    }
+}
+
+struct Ms(Option<f64>);
+
+impl fmt::Display for Ms {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(ms) => write!(f, "{ms:.0} ms"),
+            None => f.write_str("-"),
+        }
+    }
+}
+
+impl fmt::Display for LoadReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let offered = match self.offered_tx_per_s {
+            Some(rate) => format!("offered {rate:.0} tx/s"),
+            None => "sent as fast as the windows allow".into(),
+        };
+        writeln!(
+            f,
+            "kvvm load {}: {} transactions of {} put(s) of {} B from {} account(s) to {} node(s), {offered}",
+            self.mode, self.txs, self.ops_per_tx, self.value_bytes, self.accounts, self.nodes
+        )?;
+        for (n, r) in self.runs.iter().enumerate() {
+            writeln!(
+                f,
+                "run {}: {:.0} tx/s ({:.0} puts/s) finalized; latency p50 {} p95 {} p99 {} max {}; \
+                 {} blocks, {:.0} txs/block (max {}); accepted {}/{} sent, refused {:?}, lost {}, \
+                 duplicates {}; height {}, roots {}{}",
+                n + 1,
+                r.finalized_tx_per_s,
+                r.puts_per_s,
+                Ms(r.latency.p50_ms),
+                Ms(r.latency.p95_ms),
+                Ms(r.latency.p99_ms),
+                Ms(r.latency.max_ms),
+                r.blocks,
+                r.txs_per_block_mean,
+                r.txs_per_block_max,
+                r.accepted,
+                r.sent,
+                r.refused,
+                r.lost,
+                r.duplicates,
+                r.final_height,
+                if r.roots_equal { "equal" } else { "DIFFER" },
+                if r.timed_out { " (deadline reached)" } else { "" },
+            )?;
+            let cpu: Vec<String> = r
+                .cpu_seconds
+                .iter()
+                .map(|(kind, s)| format!("{kind} {s:.1} s"))
+                .collect();
+            writeln!(f, "       CPU: {}", cpu.join(", "))?;
+        }
+        let m = &self.median;
+        writeln!(
+            f,
+            "median of {} run(s): {:.0} tx/s finalized, {:.0} puts/s; latency p50 {} p95 {} p99 {}; {:.0} txs/block",
+            self.runs.len(),
+            m.finalized_tx_per_s.unwrap_or(0.0),
+            m.puts_per_s.unwrap_or(0.0),
+            Ms(m.latency.p50_ms),
+            Ms(m.latency.p95_ms),
+            Ms(m.latency.p99_ms),
+            m.txs_per_block_mean.unwrap_or(0.0),
+        )?;
+        let cpu: Vec<String> = m
+            .cpu_seconds
+            .iter()
+            .map(|(kind, s)| {
+                format!(
+                    "{kind} {s:.1} s ({:.0} µs/tx)",
+                    m.cpu_micros_per_tx.get(kind).copied().unwrap_or(0.0)
+                )
+            })
+            .collect();
+        writeln!(f, "median CPU: {}", cpu.join(", "))?;
+        write!(
+            f,
+            "over all runs: lost {}, duplicates {}, refused {}, every node's root equal: {}",
+            m.lost_total,
+            m.duplicates_total,
+            m.refused_total,
+            if m.all_roots_equal { "yes" } else { "NO" }
+        )
+    }
+}

@@ -1,0 +1,201 @@
+//! One run of a load: send the signed plan in paced batches with bounded concurrency, follow the
+//! accepted blocks, and stop once every transaction is decided or the deadline has passed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kvvm_rpc::client::{ClientError, HttpClient};
+use kvvm_rpc::{HexBytes, KvvmApiClient, SubmitItem};
+use parking_lot::Mutex;
+use tokio::sync::{watch, Notify, Semaphore};
+
+use super::ledger::{Ledger, Refusal, Tally};
+use super::pace::Pacer;
+use super::plan::{batches, Signed};
+use super::procstat::{self, ProcessGroup};
+use super::roots::{self, NodeRoot};
+use super::watch::{Watched, Watcher};
+use super::LoadError;
+
+/// How a run sends and how long it waits.
+#[derive(Clone, Debug)]
+pub(crate) struct Flow {
+    pub(crate) pacer: Pacer,
+    /// Submission calls in flight at once.
+    pub(crate) concurrency: usize,
+    /// Transactions an account may have sent and not yet seen accepted or refused.
+    pub(crate) window: usize,
+    /// The whole run's bound: sending stops, and waiting for acceptances ends, this long after the
+    /// first submission.
+    pub(crate) deadline: Duration,
+    /// How often the watcher asks for the last accepted block.
+    pub(crate) poll: Duration,
+}
+
+/// The nodes a run talks to; submissions go to all in turn, blocks are watched on the first.
+pub(crate) struct Nodes {
+    pub(crate) clients: Vec<(String, HttpClient)>,
+}
+
+/// What one run measured.
+pub(crate) struct RunOutcome {
+    pub(crate) tally: Tally,
+    pub(crate) watched: Watched,
+    pub(crate) roots: Vec<NodeRoot>,
+    /// CPU seconds per process kind during the run, the load client's own as `load client`.
+    pub(crate) cpu: BTreeMap<String, f64>,
+    /// Whether the deadline ended the run before every transaction was decided.
+    pub(crate) timed_out: bool,
+}
+
+/// The kind under which the load client's own CPU is reported.
+pub(crate) const CLIENT_KIND: &str = "load client";
+
+pub(crate) async fn run(
+    nodes: &Nodes,
+    plan: &[Signed],
+    flow: &Flow,
+    cpu_of: &[ProcessGroup],
+) -> Result<RunOutcome, LoadError> {
+    let (first_url, first) = &nodes.clients[0];
+    let from = first
+        .last_accepted()
+        .await
+        .map_err(|e| LoadError::rpc(first_url, e))?
+        .height;
+    let ledger = Arc::new(Mutex::new(Ledger::new(
+        plan.iter().map(|tx| (tx.id, tx.account)),
+        flow.window,
+    )));
+    let progress = Arc::new(Notify::new());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let watcher = tokio::spawn(
+        Watcher {
+            client: first.clone(),
+            ledger: ledger.clone(),
+            progress: progress.clone(),
+            poll: flow.poll,
+        }
+        .run(from, stop_rx),
+    );
+
+    let mut groups = cpu_of.to_vec();
+    groups.push(ProcessGroup {
+        kind: CLIENT_KIND.into(),
+        pids: vec![std::process::id()],
+    });
+    let cpu_before = procstat::snapshot(&groups)?;
+    let started = Instant::now();
+    let deadline = started + flow.deadline;
+    send_all(nodes, plan, flow, &ledger, &progress, deadline).await;
+    let timed_out = wait_decided(&ledger, &progress, deadline).await;
+    let _ = stop_tx.send(true);
+    let watched = watcher.await.map_err(LoadError::Task)?;
+    let cpu = procstat::used(&cpu_before, &procstat::snapshot(&groups)?);
+
+    let roots = roots::at_height(&nodes.clients, watched.height, Duration::from_secs(30)).await;
+    let tally = ledger.lock().tally();
+    Ok(RunOutcome {
+        timed_out: timed_out || tally.sent < tally.planned,
+        tally,
+        watched,
+        roots,
+        cpu,
+    })
+}
+
+/// Sends the plan batch by batch, each when its time has come, its accounts have window room and
+/// a concurrency permit is free; returns once every call has been answered.
+async fn send_all(
+    nodes: &Nodes,
+    plan: &[Signed],
+    flow: &Flow,
+    ledger: &Arc<Mutex<Ledger>>,
+    progress: &Notify,
+    deadline: Instant,
+) {
+    let started = Instant::now();
+    let permits = Arc::new(Semaphore::new(flow.concurrency.max(1)));
+    let mut calls = tokio::task::JoinSet::new();
+    let mut sent_before = 0;
+    'batches: for (node, batch) in batches(plan, nodes.clients.len(), flow.pacer.batch) {
+        let due = started + flow.pacer.due(sent_before);
+        if due >= deadline {
+            break;
+        }
+        tokio::time::sleep_until(due.into()).await;
+        loop {
+            let waiting = progress.notified();
+            if ledger.lock().has_room(&batch) {
+                break;
+            }
+            if Instant::now() >= deadline {
+                break 'batches;
+            }
+            // A refusal frees room without a block; look again now and then as well.
+            let _ = tokio::time::timeout(Duration::from_millis(20), waiting).await;
+        }
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
+        let txs: Vec<HexBytes> = batch.iter().map(|&i| plan[i].bytes.clone()).collect();
+        sent_before += batch.len();
+        ledger.lock().sent(&batch, Instant::now());
+        let client = nodes.clients[node].1.clone();
+        let ledger = ledger.clone();
+        calls.spawn(async move {
+            let answer = client.submit_txs(txs).await;
+            record_answers(&mut ledger.lock(), &batch, answer);
+            drop(permit);
+        });
+    }
+    while calls.join_next().await.is_some() {}
+}
+
+/// Puts a submitTxs answer in the ledger: per item, or the call's error for every item.
+fn record_answers(
+    ledger: &mut Ledger,
+    batch: &[usize],
+    answer: Result<Vec<SubmitItem>, ClientError>,
+) {
+    match answer {
+        Ok(items) => {
+            for (k, &i) in batch.iter().enumerate() {
+                let outcome = match items.get(k) {
+                    Some(SubmitItem { tx_id: Some(_), .. }) => Ok(()),
+                    Some(SubmitItem { error: Some(e), .. }) => Err(Refusal::Code(e.code)),
+                    // An answer with neither, or too few items: not an answer the API gives.
+                    _ => Err(Refusal::Transport),
+                };
+                ledger.answered(i, outcome);
+            }
+        }
+        Err(e) => {
+            let refusal = match e {
+                ClientError::Call(call) => Refusal::Code(call.code()),
+                _ => Refusal::Transport,
+            };
+            for &i in batch {
+                ledger.answered(i, Err(refusal));
+            }
+        }
+    }
+}
+
+/// Waits until every sent transaction is decided or the deadline passes; true if the deadline
+/// ended the wait.
+async fn wait_decided(ledger: &Mutex<Ledger>, progress: &Notify, deadline: Instant) -> bool {
+    loop {
+        let waiting = progress.notified();
+        if ledger.lock().all_sent_resolved() {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return true;
+        }
+        let _ =
+            tokio::time::timeout((deadline - now).min(Duration::from_millis(100)), waiting).await;
+    }
+}

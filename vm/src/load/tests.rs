@@ -1,0 +1,375 @@
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+
+use super::ledger::{Ledger, Refusal, Tally};
+use super::pace::Pacer;
+use super::plan::{batches, Keys, Shape};
+use super::procstat::{self, parse_cpu_ticks, ProcessGroup};
+use super::report::{Medians, RunFigures};
+use super::roots::{all_equal, NodeRoot};
+use super::run::RunOutcome;
+use super::stats::{median, percentile};
+use super::watch::Watched;
+use super::LoadCommand;
+use crate::tx::Transaction;
+use kvvm_rpc::Hex32;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[test]
+fn percentiles_are_nearest_rank() {
+    let values: Vec<Duration> = (1..=100).map(ms).collect();
+    assert_eq!(percentile(&values, 50.0), Some(ms(50)));
+    assert_eq!(percentile(&values, 95.0), Some(ms(95)));
+    assert_eq!(percentile(&values, 99.0), Some(ms(99)));
+    assert_eq!(percentile(&values, 100.0), Some(ms(100)));
+    let few = [ms(10), ms(20), ms(30)];
+    assert_eq!(percentile(&few, 50.0), Some(ms(20)));
+    assert_eq!(percentile(&few, 99.0), Some(ms(30)));
+    assert_eq!(percentile(&[ms(7)], 1.0), Some(ms(7)));
+    assert_eq!(percentile(&[], 50.0), None);
+}
+
+#[test]
+fn medians_take_the_middle_and_skip_nan() {
+    assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+    assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
+    assert_eq!(median(&[f64::NAN, 5.0]), Some(5.0));
+    assert_eq!(median(&[]), None);
+}
+
+#[test]
+fn an_offered_rate_spaces_batches_from_the_start() {
+    let paced = Pacer {
+        rate: Some(1_000.0),
+        batch: 100,
+    };
+    assert_eq!(paced.due(0), Duration::ZERO);
+    assert_eq!(paced.due(500), ms(500));
+    assert_eq!(paced.due(2_000), ms(2_000));
+    let unpaced = Pacer {
+        rate: None,
+        batch: 100,
+    };
+    assert_eq!(unpaced.due(1_000_000), Duration::ZERO);
+}
+
+fn id(n: u8) -> [u8; 32] {
+    [n; 32]
+}
+
+#[test]
+fn the_window_bounds_what_an_account_has_in_flight() {
+    // Transactions 0–2 of account 0, 3 of account 1; window 2.
+    let mut ledger = Ledger::new([(id(0), 0), (id(1), 0), (id(2), 0), (id(3), 1)], 2);
+    assert!(ledger.has_room(&[0, 1, 3]));
+    assert!(!ledger.has_room(&[0, 1, 2]), "three of account 0 exceed 2");
+    let t0 = Instant::now();
+    ledger.sent(&[0, 1], t0);
+    assert!(!ledger.has_room(&[2]));
+    assert!(ledger.has_room(&[3]), "another account's window is its own");
+    ledger.answered(0, Ok(()));
+    assert!(!ledger.has_room(&[2]), "taken is still in flight");
+    ledger.answered(1, Err(Refusal::Code(1009)));
+    assert!(ledger.has_room(&[2]), "a refusal frees room");
+    ledger.sent(&[2], t0);
+    ledger.accepted_block(5, &[id(0)], t0 + ms(10));
+    assert!(!ledger.all_sent_resolved());
+    ledger.answered(2, Ok(()));
+    ledger.accepted_block(6, &[id(2), [9; 32]], t0 + ms(30));
+    assert!(ledger.all_sent_resolved());
+    assert!(ledger.has_room(&[3]));
+}
+
+#[test]
+fn the_tally_counts_acceptance_refusal_loss_and_duplicates() {
+    let t0 = Instant::now();
+    let mut ledger = Ledger::new((0..5).map(|n| (id(n), n as usize)), 8);
+    ledger.sent(&[0, 1, 2, 3], t0);
+    ledger.answered(0, Ok(()));
+    ledger.answered(1, Ok(()));
+    ledger.answered(2, Err(Refusal::Code(1006)));
+    ledger.answered(3, Err(Refusal::Transport));
+    // 0 accepted twice, 1 never (lost), 3 accepted though its call failed; 4 never sent.
+    ledger.accepted_block(10, &[id(0), [0xee; 32]], t0 + ms(100));
+    ledger.accepted_block(11, &[id(0), id(3)], t0 + ms(400));
+    let tally: Tally = ledger.tally();
+    assert_eq!((tally.planned, tally.sent, tally.taken), (5, 4, 2));
+    assert_eq!(
+        tally.refused,
+        BTreeMap::from([(Refusal::Code(1006), 1), (Refusal::Transport, 1)])
+    );
+    assert_eq!(tally.accepted, 2);
+    assert_eq!(tally.lost, 1);
+    assert_eq!(tally.duplicates, 1);
+    assert_eq!(tally.accepted_though_refused, 1);
+    assert_eq!(tally.latencies, vec![ms(100), ms(400)]);
+    assert_eq!(tally.span, Some(ms(400)));
+    let blocks: Vec<(u64, usize, usize)> = tally
+        .blocks
+        .iter()
+        .map(|b| (b.height, b.txs, b.ours))
+        .collect();
+    assert_eq!(blocks, vec![(10, 2, 1), (11, 2, 2)]);
+}
+
+fn shape(accounts: usize, keys: Keys) -> Shape {
+    Shape {
+        seed: 7,
+        accounts,
+        ops_per_tx: 2,
+        value_bytes: 8,
+        keys,
+    }
+}
+
+#[test]
+fn the_plan_takes_accounts_in_turn_from_their_next_nonces() {
+    let shape = shape(3, Keys::Distinct);
+    let signers = shape.accounts();
+    let plan = shape.sign([4; 32], &signers, &[0, 5, 9], 7);
+    let decoded: Vec<Transaction> = plan
+        .iter()
+        .map(|s| Transaction::decode(&s.bytes.0, usize::MAX).unwrap())
+        .collect();
+    let order: Vec<(usize, u64)> = plan
+        .iter()
+        .zip(&decoded)
+        .map(|(s, tx)| (s.account, tx.nonce()))
+        .collect();
+    assert_eq!(
+        order,
+        vec![(0, 0), (1, 5), (2, 9), (0, 1), (1, 6), (2, 10), (0, 2)]
+    );
+    for (signed, tx) in plan.iter().zip(&decoded) {
+        assert_eq!(signed.id, tx.id.0);
+        assert_eq!(
+            tx.sender(),
+            &signers[signed.account].verifying_key().to_bytes()
+        );
+        tx.verify_signature().unwrap();
+        assert_eq!(tx.ops().len(), 2);
+    }
+    let keys: std::collections::HashSet<Vec<u8>> = decoded
+        .iter()
+        .flat_map(|tx| tx.ops().iter().map(|op| op.key().to_vec()))
+        .collect();
+    assert_eq!(keys.len(), 14, "every put writes a key of its own");
+}
+
+#[test]
+fn a_single_writer_rewrites_one_key_with_changing_values() {
+    let shape = shape(1, Keys::Shared);
+    let plan = shape.sign([4; 32], &shape.accounts(), &[0], 3);
+    let decoded: Vec<Transaction> = plan
+        .iter()
+        .map(|s| Transaction::decode(&s.bytes.0, usize::MAX).unwrap())
+        .collect();
+    let keys: std::collections::HashSet<Vec<u8>> = decoded
+        .iter()
+        .flat_map(|tx| tx.ops().iter().map(|op| op.key().to_vec()))
+        .collect();
+    assert_eq!(keys.len(), 1);
+    let values: std::collections::HashSet<Vec<u8>> = decoded
+        .iter()
+        .map(|tx| match &tx.ops()[0] {
+            crate::tx::Operation::Put { value, .. } => value.clone(),
+            other => panic!("not a put: {other:?}"),
+        })
+        .collect();
+    assert_eq!(values.len(), 3);
+    let other_seed = Shape { seed: 8, ..shape };
+    assert_ne!(
+        other_seed.accounts()[0].verifying_key(),
+        plan_signer(&decoded[0]),
+        "another seed, another account"
+    );
+}
+
+fn plan_signer(tx: &Transaction) -> ed25519_dalek::VerifyingKey {
+    ed25519_dalek::VerifyingKey::from_bytes(tx.sender()).unwrap()
+}
+
+#[test]
+fn batches_keep_each_account_on_one_node_in_order_and_nodes_take_turns() {
+    let shape = shape(4, Keys::Distinct);
+    let plan = shape.sign([4; 32], &shape.accounts(), &[0; 4], 10);
+    // Accounts 0 and 2 go to node 0 (plan indexes 0,2,4,6,8), 1 and 3 to node 1.
+    let cut = batches(&plan, 2, 2);
+    assert_eq!(
+        cut,
+        vec![
+            (0, vec![0, 2]),
+            (1, vec![1, 3]),
+            (0, vec![4, 6]),
+            (1, vec![5, 7]),
+            (0, vec![8]),
+            (1, vec![9]),
+        ]
+    );
+    let one_node = batches(&plan, 1, 4);
+    assert_eq!(one_node.len(), 3);
+    assert!(one_node.iter().all(|(node, _)| *node == 0));
+    assert_eq!(
+        one_node
+            .iter()
+            .flat_map(|(_, b)| b.clone())
+            .collect::<Vec<_>>(),
+        (0..10).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn proc_stat_cpu_is_read_past_a_command_name_with_spaces_and_parentheses() {
+    let mut fields = vec!["S"; 50];
+    fields[11] = "250"; // utime, field 14
+    fields[12] = "50"; // stime, field 15
+    let stat = format!("4242 (a (weird) name) {}", fields.join(" "));
+    assert_eq!(parse_cpu_ticks(&stat), Some(300));
+    assert_eq!(parse_cpu_ticks("4242 (short) S 1 2"), None);
+    assert_eq!(parse_cpu_ticks("no parenthesis"), None);
+    let own = procstat::cpu_seconds(std::process::id()).unwrap();
+    assert!(own >= 0.0);
+    let gone = procstat::cpu_seconds(u32::MAX).unwrap_err().to_string();
+    assert!(gone.contains(&u32::MAX.to_string()), "{gone}");
+}
+
+#[test]
+fn process_groups_parse_kind_and_pids() {
+    let group: ProcessGroup = "avalanchego=1,22,333".parse().unwrap();
+    assert_eq!(group.kind, "avalanchego");
+    assert_eq!(group.pids, vec![1, 22, 333]);
+    for bad in ["kvvm", "=1", "kvvm=", "kvvm=x"] {
+        assert!(bad.parse::<ProcessGroup>().is_err(), "{bad} accepted");
+    }
+}
+
+fn root(url: &str, block: u8, error: Option<&str>) -> NodeRoot {
+    NodeRoot {
+        url: url.into(),
+        block_id: error.is_none().then_some(Hex32([block; 32])),
+        state_root: error.is_none().then_some(Hex32([block ^ 0xff; 32])),
+        error: error.map(str::to_string),
+    }
+}
+
+#[test]
+fn roots_are_equal_only_if_every_node_gave_the_same_block() {
+    assert!(all_equal(&[root("a", 1, None), root("b", 1, None)]));
+    assert!(!all_equal(&[root("a", 1, None), root("b", 2, None)]));
+    assert!(!all_equal(&[
+        root("a", 1, None),
+        root("b", 1, Some("late"))
+    ]));
+    assert!(!all_equal(&[]));
+}
+
+fn outcome(latency_ms: &[u64], span_ms: u64, lost: usize, kvvm_cpu: f64) -> RunOutcome {
+    let mut latencies: Vec<Duration> = latency_ms.iter().copied().map(ms).collect();
+    latencies.sort();
+    RunOutcome {
+        tally: Tally {
+            planned: latency_ms.len() + lost,
+            sent: latency_ms.len() + lost,
+            taken: latency_ms.len() + lost,
+            accepted: latency_ms.len(),
+            lost,
+            latencies,
+            span: Some(ms(span_ms)),
+            ..Tally::default()
+        },
+        watched: Watched {
+            height: 9,
+            errors: 0,
+        },
+        roots: vec![root("a", 1, None), root("b", 1, None)],
+        cpu: BTreeMap::from([("kvvm".to_string(), kvvm_cpu)]),
+        timed_out: lost > 0,
+    }
+}
+
+#[test]
+fn run_figures_and_their_medians() {
+    let a = RunFigures::of(&outcome(&[100, 200, 300, 400], 2_000, 0, 1.0), 3);
+    assert_eq!(a.finalized_tx_per_s, 2.0);
+    assert_eq!(a.puts_per_s, 6.0);
+    assert_eq!(a.latency.p50_ms, Some(200.0));
+    assert_eq!(a.latency.p99_ms, Some(400.0));
+    assert!(a.roots_equal);
+    let b = RunFigures::of(&outcome(&[100; 10], 1_000, 1, 3.0), 3);
+    let mut c = RunFigures::of(&outcome(&[50; 6], 1_000, 0, 2.0), 3);
+    c.roots_equal = false;
+    let m = Medians::of(&[a.clone(), b, c]);
+    assert_eq!(m.finalized_tx_per_s, Some(6.0));
+    assert_eq!(m.latency.p50_ms, Some(100.0));
+    assert_eq!(m.cpu_seconds["kvvm"], 2.0);
+    // µs per accepted transaction: 250,000 / 300,000 / 333,333 → the middle one.
+    assert_eq!(m.cpu_micros_per_tx["kvvm"].round(), 300_000.0);
+    assert_eq!(m.lost_total, 1);
+    assert!(!m.all_roots_equal, "one run's nodes differed");
+    assert!(Medians::of(&[a]).all_roots_equal);
+}
+
+#[derive(clap::Parser)]
+struct Cli {
+    #[command(subcommand)]
+    command: LoadCommand,
+}
+
+fn parse(args: &[&str]) -> Result<LoadCommand, clap::Error> {
+    Cli::try_parse_from(["load"].iter().chain(args)).map(|c| c.command)
+}
+
+#[test]
+fn command_line_limits_are_enforced() {
+    use clap::CommandFactory;
+    Cli::command().debug_assert();
+    let Ok(LoadCommand::Throughput(t)) = parse(&["throughput", "--rpc", "http://a,http://b"])
+    else {
+        panic!("not a throughput load");
+    };
+    assert_eq!(t.target.rpc, vec!["http://a", "http://b"]);
+    assert_eq!((t.txs, t.accounts, t.window), (60_000, 400, 64));
+    for bad in [
+        vec!["throughput", "--rate", "-1"],
+        vec!["throughput", "--txs", "0"],
+        vec!["throughput", "--txs", "1000001"],
+        vec!["throughput", "--batch", "10001"],
+        vec!["throughput", "--runs", "21"],
+        vec!["idle", "--deadline", "0"],
+        vec!["one-writer", "--cpu-of", "kvvm"],
+    ] {
+        assert!(parse(&bad).is_err(), "{bad:?} accepted");
+    }
+    assert!(parse(&["throughput", "--txs", "1000000", "--batch", "10000"]).is_ok());
+}
+
+#[test]
+fn each_load_runs_with_its_own_flow() {
+    let idle = parse(&["idle", "--count", "5"]).unwrap().load(1);
+    assert_eq!((idle.txs, idle.shape.accounts), (5, 1));
+    assert_eq!((idle.flow.window, idle.flow.pacer.batch), (1, 1));
+    let writer = parse(&["one-writer", "--window", "32"]).unwrap().load(1);
+    assert_eq!(writer.shape.keys, Keys::Shared);
+    assert_eq!((writer.flow.window, writer.flow.pacer.batch), (32, 32));
+    let many = parse(&[
+        "throughput",
+        "--txs",
+        "10",
+        "--accounts",
+        "50",
+        "--rate",
+        "500",
+    ])
+    .unwrap()
+    .load(1);
+    assert_eq!(
+        many.shape.accounts, 10,
+        "no more accounts than transactions"
+    );
+    assert_eq!(many.flow.pacer.rate, Some(500.0));
+}
