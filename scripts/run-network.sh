@@ -122,17 +122,7 @@ PLUGIN_DIR="$(KVVM_PROTOCOL="$protocol" "$ROOT/scripts/install-plugin.sh" | tail
 
 # 5. The tmpnet program (tests/network).
 step "building tests/network"
-have_go="$(GOTOOLCHAIN=local go env GOVERSION | sed 's/^go//')"
-need_go="$(awk '$1 == "go" { print $2; exit }' "$ROOT/tests/network/go.mod")"
-if [ "$(printf '%s\n%s\n' "$need_go" "$have_go" | sort -V | head -n1)" = "$need_go" ]; then
-  gotoolchain=local
-else
-  gotoolchain=auto
-fi
-mkdir -p "$(dirname "$NETBIN")"
-(cd "$ROOT/tests/network" &&
-  GOTOOLCHAIN="$gotoolchain" CGO_ENABLED=1 CGO_CFLAGS="-O2 -D__BLST_PORTABLE__" \
-    go build -o "$NETBIN" .)
+"$ROOT/scripts/build-kvvm-network.sh" >/dev/null
 
 # 6. One network at a time: stop the one started last, if it still runs.
 if [ -e "$NETWORKS/latest" ]; then

@@ -205,15 +205,22 @@ fn run_load(command: &kvvm::load::LoadCommand) -> ExitCode {
     let env = kvvm::cli::CliEnv::from_process();
     match runtime.block_on(kvvm::load::run(command, &env)) {
         Ok(report) => {
+            let json = serde_json::to_string_pretty(&report).expect("the report serializes");
             if command.json() {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report).expect("the report serializes")
-                );
+                println!("{json}");
             } else {
                 println!("{report}");
             }
-            ExitCode::SUCCESS
+            match command.out() {
+                Some(path) => match std::fs::write(path, json + "\n") {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("kvvm load: writing {}: {e}", path.display());
+                        ExitCode::FAILURE
+                    }
+                },
+                None => ExitCode::SUCCESS,
+            }
         }
         Err(e) => {
             eprintln!("kvvm load: {e}");

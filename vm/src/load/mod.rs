@@ -89,6 +89,9 @@ pub struct Target {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also write the report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Clone, Debug)]
@@ -189,6 +192,11 @@ impl LoadCommand {
     /// Whether the report is wanted as JSON.
     pub fn json(&self) -> bool {
         self.target().json
+    }
+
+    /// Where the report should also be written as JSON.
+    pub fn out(&self) -> Option<&std::path::Path> {
+        self.target().out.as_deref()
     }
 
     fn target(&self) -> &Target {

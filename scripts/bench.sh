@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# The network benchmark: a fresh local network, a pre-signed load through the public JSON-RPC API,
+# and the medians of several runs.
+#
+#   scripts/bench.sh [--nodes 3] [--runs 3] [--txs 60000] [--accounts 400] [--rate 0]
+#                    [--idle 20] [--one-writer-txs 1000] [--chain-config JSON]
+#
+# 1. Builds what it needs as scripts/run-network.sh does (AvalancheGo, the release kvvm plugin, the
+#    kvvm-network program) and starts a network of --nodes validators on loopback, in its own
+#    directory ($KVVM_CACHE/bench; the previous benchmark's network there is stopped and removed),
+#    so a Quick-start network is left alone (but shares the CPU: stop it for clean figures).
+# 2. Runs `kvvm load` (the same release binary) three times over, each --runs times with fresh
+#    accounts, against every node's JSON-RPC URL:
+#    - throughput: --txs one-put transactions from --accounts accounts, pre-signed, sent with
+#      kvvm_submitTxs in batches of 500 (8 calls in flight, each account at most 64 transactions
+#      unaccepted), at --rate tx/s (0: as fast as that allows);
+#    - idle: --idle puts, each sent once the previous one is accepted;
+#    - one-writer: --one-writer-txs transactions of 64 puts to one key, from one account.
+#    Each prints every run and the medians: finalized tx/s (first submission to last acceptance),
+#    p50/p95/p99 submit→accept latency, blocks and transactions per block, refusals by error code,
+#    lost (taken, never accepted before the deadline) and duplicated transactions, whether every
+#    node ended with the same block and state root, and the CPU seconds of the avalanchego
+#    processes, the kvvm plugin processes and the load client during each run (/proc/PID/stat).
+# 3. Stops the network, whatever happened (trap), and says where the JSON reports are.
+#
+# Bounded: every load run ends at its deadline (120 s after its first submission), every step runs
+# under `timeout`. Loopback only: tmpnet binds the nodes to 127.0.0.1.
+#
+# Environment:
+#   KVVM_CACHE       as for scripts/run-network.sh (default $HOME/.cache/kvvm)
+#   KVVM_PLUGIN_BIN  benchmark this kvvm binary instead of building the release one
+#   KVVM_LOAD_ARGS   extra arguments for every `kvvm load` (e.g. "--poll-ms 50")
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export KVVM_CACHE="${KVVM_CACHE:-$HOME/.cache/kvvm}"
+BENCH="$KVVM_CACHE/bench"
+NETWORKS="$BENCH/networks"
+
+nodes=3 runs=3 txs=60000 accounts=400 rate=0 idle=20 writer_txs=1000
+chain_config='{"logLevel":"info"}'
+usage() { sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --nodes) nodes="$2" ;;
+    --runs) runs="$2" ;;
+    --txs) txs="$2" ;;
+    --accounts) accounts="$2" ;;
+    --rate) rate="$2" ;;
+    --idle) idle="$2" ;;
+    --one-writer-txs) writer_txs="$2" ;;
+    --chain-config) chain_config="$2" ;;
+    *) usage ;;
+  esac
+  [ $# -ge 2 ] || usage
+  shift 2
+done
+for n in "$nodes" "$runs"; do
+  case "$n" in '' | *[!0-9]*) usage ;; esac
+done
+if [ "$nodes" -lt 1 ] || [ "$nodes" -gt 16 ]; then
+  echo "bench: --nodes must be 1–16" >&2
+  exit 2
+fi
+
+log() { echo "bench: $*" >&2; }
+began=$(date +%s)
+step() { log "[$(($(date +%s) - began)) s] $*"; }
+
+step "AvalancheGo ${AVALANCHEGO_VERSION:-v1.14.2}"
+AVALANCHEGO="$(timeout 1800 "$ROOT/scripts/build-avalanchego.sh" | tail -n1)"
+step "kvvm plugin (release)"
+PLUGIN_DIR="$(KVVM_PLUGIN_DIR="$BENCH/plugins" KVVM_PROTOCOL= timeout 3600 "$ROOT/scripts/install-plugin.sh" | tail -n1)"
+VMID="$(find "$PLUGIN_DIR" -mindepth 1 -maxdepth 1 -type f ! -name '.*' -printf '%f\n' | head -n1)"
+KVVM="$PLUGIN_DIR/$VMID"
+step "kvvm-network"
+NETBIN="$(timeout 1800 "$ROOT/scripts/build-kvvm-network.sh" | tail -n1)"
+
+stop_network() {
+  if [ -e "$NETWORKS/latest" ]; then
+    timeout 120 "$NETBIN" stop --network-dir "$NETWORKS/latest" >/dev/null 2>&1 ||
+      log "stopping $NETWORKS/latest failed; its nodes may still run"
+  fi
+}
+stop_network
+rm -rf "$NETWORKS"
+mkdir -p "$NETWORKS"
+trap 'status=$?; trap - EXIT INT TERM; step "stopping the network"; stop_network; exit $status' EXIT
+trap 'exit 130' INT TERM
+
+step "starting $nodes nodes"
+timeout 600 "$NETBIN" start \
+  --avalanchego-path "$AVALANCHEGO" \
+  --plugin-dir "$PLUGIN_DIR" \
+  --root-dir "$NETWORKS" \
+  --out "$BENCH/network.json" \
+  --nodes "$nodes" \
+  --chain-config "$chain_config" >"$BENCH/start.log"
+network_dir="$(readlink -f "$NETWORKS/latest")"
+urls="$(sed -n 's/.*"rpcURL": *"\([^"]*\)".*/\1/p' "$BENCH/network.json" | paste -sd, -)"
+
+# The node processes (tmpnet's process.json in each node's directory), and their kvvm plugins.
+node_pids=() plugin_pids=()
+for context in "$network_dir"/NodeID-*/process.json; do
+  pid="$(sed -n 's/.*"pid": *\([0-9][0-9]*\).*/\1/p' "$context")"
+  node_pids+=("$pid")
+  for child in $(pgrep -P "$pid" || true); do
+    if [ "$(basename "$(readlink "/proc/$child/exe" 2>/dev/null || true)")" = "$VMID" ]; then
+      plugin_pids+=("$child")
+    fi
+  done
+done
+if [ "${#node_pids[@]}" -ne "$nodes" ] || [ "${#plugin_pids[@]}" -ne "$nodes" ]; then
+  log "expected $nodes avalanchego and $nodes kvvm processes, found ${#node_pids[@]} and ${#plugin_pids[@]}"
+  exit 1
+fi
+join() { local IFS=,; echo "$*"; }
+cpu_of=(--cpu-of "avalanchego=$(join "${node_pids[@]}")" --cpu-of "kvvm=$(join "${plugin_pids[@]}")")
+
+# One load, bounded in time: each of its runs ends at its own deadline.
+load() {
+  local name="$1"
+  shift
+  step "load $name"
+  # shellcheck disable=SC2086 # KVVM_LOAD_ARGS is a list of words
+  timeout $((runs * 240 + 60)) "$KVVM" load "$@" --rpc "$urls" --runs "$runs" "${cpu_of[@]}" \
+    --out "$BENCH/$name.json" ${KVVM_LOAD_ARGS:-}
+  echo
+}
+load throughput throughput --txs "$txs" --accounts "$accounts" --rate "$rate"
+load idle idle --count "$idle"
+load one-writer one-writer --txs "$writer_txs"
+
+step "done; JSON reports in $BENCH/{throughput,idle,one-writer}.json, node logs in $network_dir"
