@@ -219,41 +219,35 @@ impl LoadCommand {
             deadline: Duration::from_secs(target.deadline),
             poll: Duration::from_millis(target.poll_ms),
         };
+        let shape = |accounts: u64, ops_per_tx: u64, value_bytes: u64, keys| Shape {
+            seed,
+            accounts: accounts as usize,
+            ops_per_tx: ops_per_tx as usize,
+            value_bytes: value_bytes as usize,
+            keys,
+        };
         match self {
             LoadCommand::Throughput(a) => Load {
                 mode: "throughput",
                 txs: a.txs as usize,
-                shape: Shape {
-                    seed,
-                    accounts: a.accounts.min(a.txs) as usize,
-                    ops_per_tx: a.ops_per_tx as usize,
-                    value_bytes: a.value_bytes as usize,
-                    keys: Keys::Distinct,
-                },
+                shape: shape(
+                    a.accounts.min(a.txs),
+                    a.ops_per_tx,
+                    a.value_bytes,
+                    Keys::Distinct,
+                ),
                 flow: flow(a.rate, a.batch, a.concurrency, a.window),
             },
             LoadCommand::Idle(a) => Load {
                 mode: "idle",
                 txs: a.count as usize,
-                shape: Shape {
-                    seed,
-                    accounts: 1,
-                    ops_per_tx: 1,
-                    value_bytes: a.value_bytes as usize,
-                    keys: Keys::Distinct,
-                },
+                shape: shape(1, 1, a.value_bytes, Keys::Distinct),
                 flow: flow(0.0, 1, 1, 1),
             },
             LoadCommand::OneWriter(a) => Load {
                 mode: "one-writer",
                 txs: a.txs as usize,
-                shape: Shape {
-                    seed,
-                    accounts: 1,
-                    ops_per_tx: a.ops_per_tx as usize,
-                    value_bytes: a.value_bytes as usize,
-                    keys: Keys::Shared,
-                },
+                shape: shape(1, a.ops_per_tx, a.value_bytes, Keys::Shared),
                 flow: flow(a.rate, a.window, 1, a.window),
             },
         }

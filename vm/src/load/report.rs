@@ -174,9 +174,10 @@ impl fmt::Display for Ms {
 
 impl fmt::Display for LoadReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let offered = match self.offered_tx_per_s {
-            Some(rate) => format!("offered {rate:.0} tx/s"),
-            None => "sent as fast as the windows allow".into(),
+        let offered = match (self.mode, self.offered_tx_per_s) {
+            ("idle", _) => "one at a time".into(),
+            (_, Some(rate)) => format!("offered {rate:.0} tx/s"),
+            (_, None) => "sent as fast as the windows allow".into(),
         };
         writeln!(
             f,
