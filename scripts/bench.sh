@@ -121,7 +121,8 @@ cpu_of=(--cpu-of "avalanchego=$(join "${node_pids[@]}")" --cpu-of "kvvm=$(join "
 load() {
   local name="$1"
   shift
-  step "load $name"
+  # Other work on the machine takes CPU from the nodes: say how busy it was.
+  step "load $name (load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores)"
   # shellcheck disable=SC2086 # KVVM_LOAD_ARGS is a list of words
   timeout $((runs * 240 + 60)) "$KVVM" load "$@" --rpc "$urls" --runs "$runs" "${cpu_of[@]}" \
     --out "$BENCH/$name.json" ${KVVM_LOAD_ARGS:-}
