@@ -154,7 +154,7 @@ async fn send_all(
 }
 
 /// Puts a submitTxs answer in the ledger: per item, or the call's error for every item.
-fn record_answers(
+pub(crate) fn record_answers(
     ledger: &mut Ledger,
     batch: &[usize],
     answer: Result<Vec<SubmitItem>, ClientError>,

@@ -9,7 +9,7 @@ use super::plan::{batches, Keys, Shape};
 use super::procstat::{self, parse_cpu_ticks, ProcessGroup};
 use super::report::{Medians, RunFigures};
 use super::roots::{all_equal, NodeRoot};
-use super::run::RunOutcome;
+use super::run::{record_answers, RunOutcome};
 use super::stats::{median, percentile};
 use super::watch::Watched;
 use super::LoadCommand;
@@ -372,4 +372,45 @@ fn each_load_runs_with_its_own_flow() {
         "no more accounts than transactions"
     );
     assert_eq!(many.flow.pacer.rate, Some(500.0));
+}
+
+#[test]
+fn submit_answers_are_recorded_per_item_or_for_the_whole_call() {
+    use kvvm_rpc::client::ClientError;
+    use kvvm_rpc::{ErrorView, SubmitItem};
+    let mut ledger = Ledger::new((0..6).map(|n| (id(n), 0)), 100);
+    let t0 = Instant::now();
+    ledger.sent(&[0, 1, 2, 3, 4, 5], t0);
+    let items = vec![
+        SubmitItem {
+            tx_id: Some(Hex32(id(0))),
+            error: None,
+        },
+        SubmitItem {
+            tx_id: None,
+            error: Some(ErrorView {
+                code: 1009,
+                message: "mempool full".into(),
+            }),
+        },
+    ];
+    // Three transactions, two items: the third had no answer the API gives.
+    record_answers(&mut ledger, &[0, 1, 2], Ok(items));
+    let busy = jsonrpsee::types::ErrorObjectOwned::owned(1012, "busy", None::<()>);
+    record_answers(&mut ledger, &[3, 4], Err(ClientError::Call(busy)));
+    record_answers(&mut ledger, &[5], Err(ClientError::RequestTimeout));
+    let tally = ledger.tally();
+    assert_eq!(tally.taken, 1);
+    assert_eq!(
+        tally.refused,
+        BTreeMap::from([
+            (Refusal::Code(1009), 1),
+            (Refusal::Code(1012), 2),
+            (Refusal::Transport, 2),
+        ])
+    );
+    assert!(
+        !ledger.all_sent_resolved(),
+        "the taken one is still in flight"
+    );
 }
