@@ -60,6 +60,7 @@ pub(crate) struct Ledger {
     in_flight: Vec<usize>,
     window: usize,
     blocks: Vec<BlockSeen>,
+    first_transport_error: Option<String>,
 }
 
 /// The counts and times of a run, taken from the ledger at its end.
@@ -81,6 +82,7 @@ pub(crate) struct Tally {
     /// First submission to last acceptance.
     pub(crate) span: Option<Duration>,
     pub(crate) blocks: Vec<BlockSeen>,
+    pub(crate) first_transport_error: Option<String>,
 }
 
 impl Ledger {
@@ -108,6 +110,7 @@ impl Ledger {
             in_flight: vec![0; accounts],
             window: window.max(1),
             blocks: Vec::new(),
+            first_transport_error: None,
         }
     }
 
@@ -155,6 +158,11 @@ impl Ledger {
         }
     }
 
+    /// Keeps the first call that failed without a JSON-RPC answer, to say why in the report.
+    pub(crate) fn transport_failed(&mut self, reason: String) {
+        self.first_transport_error.get_or_insert(reason);
+    }
+
     /// An accepted block at `height` holding `tx_ids`, seen at `at`.
     pub(crate) fn accepted_block(&mut self, height: u64, tx_ids: &[[u8; 32]], at: Instant) {
         let mut ours = 0;
@@ -186,6 +194,7 @@ impl Ledger {
         let mut tally = Tally {
             planned: self.txs.len(),
             blocks: self.blocks.clone(),
+            first_transport_error: self.first_transport_error.clone(),
             ..Tally::default()
         };
         let mut first_sent: Option<Instant> = None;

@@ -30,7 +30,7 @@ use kvvm_rpc::{Hex32, KvvmApiClient};
 
 use crate::cli::{connection, CliEnv, CliError};
 use pace::Pacer;
-use plan::{Keys, Shape};
+use plan::{BatchLimits, Keys, Shape};
 pub use procstat::ProcessGroup;
 pub use report::LoadReport;
 use report::{Medians, RunFigures};
@@ -89,6 +89,10 @@ pub struct Target {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Largest kvvm_submitTxs request, in bytes of hex-encoded transactions: a batch closes
+    /// before it grows past this (the node's default rpcMaxRequestBytes is 2 MiB).
+    #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1_024..=(64 << 20)))]
+    pub max_request_bytes: u64,
     /// Also write the report as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub out: Option<std::path::PathBuf>,
@@ -148,7 +152,7 @@ pub struct OneWriterArgs {
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub ops_per_tx: u64,
     /// Transactions sent and not yet seen accepted (the node's default mempoolMaxFutureNonces
-    /// refuses more); also the batch size.
+    /// refuses more); also the most transactions in one call.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub window: u64,
     /// Offered transactions per second; 0 sends as fast as the window allows.
@@ -212,7 +216,10 @@ impl LoadCommand {
         let flow = |rate: f64, batch: u64, concurrency: u64, window: u64| Flow {
             pacer: Pacer {
                 rate: (rate > 0.0).then_some(rate),
-                batch: batch as usize,
+            },
+            batch: BatchLimits {
+                txs: batch as usize,
+                hex_bytes: target.max_request_bytes as usize,
             },
             concurrency: concurrency as usize,
             window: window as usize,

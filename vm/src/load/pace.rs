@@ -7,7 +7,6 @@ use std::time::Duration;
 pub(crate) struct Pacer {
     /// Offered transactions per second; `None` sends as fast as the windows allow.
     pub(crate) rate: Option<f64>,
-    pub(crate) batch: usize,
 }
 
 impl Pacer {

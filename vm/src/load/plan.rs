@@ -104,22 +104,54 @@ impl Shape {
     }
 }
 
-/// Indexes into the plan, cut into batches of at most `batch` transactions of one node's
-/// accounts, the nodes taking turns. Within a node, the plan's order (hence each account's nonce
-/// order) is kept.
-pub(crate) fn batches(plan: &[Signed], nodes: usize, batch: usize) -> Vec<(usize, Vec<usize>)> {
-    let mut per_node: Vec<Vec<usize>> = vec![Vec::new(); nodes];
+/// How a plan is cut into `kvvm_submitTxs` calls.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BatchLimits {
+    pub(crate) txs: usize,
+    /// Bytes of transactions in one call, counted as the hex the request carries: the node
+    /// refuses a request body over its rpcMaxRequestBytes (HTTP 413) without reading it.
+    pub(crate) hex_bytes: usize,
+}
+
+/// The hex characters `tx` takes in a request (`"0x…",`).
+fn hex_len(tx: &Signed) -> usize {
+    2 * tx.bytes.0.len() + 5
+}
+
+/// Indexes into the plan, cut into batches within `limits` (a transaction larger than the byte
+/// limit goes alone) of one node's accounts, the nodes taking turns. Within a node, the plan's
+/// order (hence each account's nonce order) is kept.
+pub(crate) fn batches(
+    plan: &[Signed],
+    nodes: usize,
+    limits: BatchLimits,
+) -> Vec<(usize, Vec<usize>)> {
+    let mut per_node: Vec<Vec<Vec<usize>>> = vec![Vec::new(); nodes];
+    let mut open: Vec<(Vec<usize>, usize)> = vec![(Vec::new(), 0); nodes];
     for (index, tx) in plan.iter().enumerate() {
-        per_node[tx.account % nodes].push(index);
+        let node = tx.account % nodes;
+        let (batch, bytes) = &mut open[node];
+        let size = hex_len(tx);
+        if !batch.is_empty() && (batch.len() >= limits.txs || *bytes + size > limits.hex_bytes) {
+            per_node[node].push(std::mem::take(batch));
+            *bytes = 0;
+        }
+        batch.push(index);
+        *bytes += size;
     }
-    let mut chunks: Vec<std::slice::Chunks<'_, usize>> =
-        per_node.iter().map(|q| q.chunks(batch)).collect();
+    for (node, (batch, _)) in open.into_iter().enumerate() {
+        if !batch.is_empty() {
+            per_node[node].push(batch);
+        }
+    }
+    let mut queues: Vec<std::vec::IntoIter<Vec<usize>>> =
+        per_node.into_iter().map(Vec::into_iter).collect();
     let mut out = Vec::new();
     loop {
         let before = out.len();
-        for (node, chunks) in chunks.iter_mut().enumerate() {
-            if let Some(chunk) = chunks.next() {
-                out.push((node, chunk.to_vec()));
+        for (node, queue) in queues.iter_mut().enumerate() {
+            if let Some(batch) = queue.next() {
+                out.push((node, batch));
             }
         }
         if out.len() == before {

@@ -43,6 +43,8 @@ pub struct RunFigures {
     /// CPU seconds during the run per process kind.
     pub cpu_seconds: BTreeMap<String, f64>,
     pub watch_errors: u64,
+    /// Why the first call without a JSON-RPC answer failed (HTTP 413, a timeout…).
+    pub first_transport_error: Option<String>,
     /// The deadline ended the run before every transaction was sent and decided.
     pub timed_out: bool,
 }
@@ -85,6 +87,7 @@ impl RunFigures {
             roots: outcome.roots.clone(),
             cpu_seconds: outcome.cpu.clone(),
             watch_errors: outcome.watched.errors,
+            first_transport_error: t.first_transport_error.clone(),
             timed_out: outcome.timed_out,
         }
     }
@@ -215,6 +218,9 @@ impl fmt::Display for LoadReport {
                 .map(|(kind, s)| format!("{kind} {s:.1} s"))
                 .collect();
             writeln!(f, "       CPU: {}", cpu.join(", "))?;
+            if let Some(e) = &r.first_transport_error {
+                writeln!(f, "       first call without a JSON-RPC answer: {e}")?;
+            }
         }
         let m = &self.median;
         writeln!(

@@ -12,7 +12,7 @@ use tokio::sync::{watch, Notify, Semaphore};
 
 use super::ledger::{Ledger, Refusal, Tally};
 use super::pace::Pacer;
-use super::plan::{batches, Signed};
+use super::plan::{batches, BatchLimits, Signed};
 use super::procstat::{self, ProcessGroup};
 use super::roots::{self, NodeRoot};
 use super::watch::{Watched, Watcher};
@@ -22,6 +22,7 @@ use super::LoadError;
 #[derive(Clone, Debug)]
 pub(crate) struct Flow {
     pub(crate) pacer: Pacer,
+    pub(crate) batch: BatchLimits,
     /// Submission calls in flight at once.
     pub(crate) concurrency: usize,
     /// Transactions an account may have sent and not yet seen accepted or refused.
@@ -119,7 +120,7 @@ async fn send_all(
     let permits = Arc::new(Semaphore::new(flow.concurrency.max(1)));
     let mut calls = tokio::task::JoinSet::new();
     let mut sent_before = 0;
-    'batches: for (node, batch) in batches(plan, nodes.clients.len(), flow.pacer.batch) {
+    'batches: for (node, batch) in batches(plan, nodes.clients.len(), flow.batch) {
         let due = started + flow.pacer.due(sent_before);
         if due >= deadline {
             break;
@@ -174,7 +175,10 @@ pub(crate) fn record_answers(
         Err(e) => {
             let refusal = match e {
                 ClientError::Call(call) => Refusal::Code(call.code()),
-                _ => Refusal::Transport,
+                other => {
+                    ledger.transport_failed(other.to_string());
+                    Refusal::Transport
+                }
             };
             for &i in batch {
                 ledger.answered(i, Err(refusal));

@@ -5,7 +5,7 @@ use clap::Parser;
 
 use super::ledger::{Ledger, Refusal, Tally};
 use super::pace::Pacer;
-use super::plan::{batches, Keys, Shape};
+use super::plan::{batches, BatchLimits, Keys, Shape};
 use super::procstat::{self, parse_cpu_ticks, ProcessGroup};
 use super::report::{Medians, RunFigures};
 use super::roots::{all_equal, NodeRoot};
@@ -46,15 +46,11 @@ fn medians_take_the_middle_and_skip_nan() {
 fn an_offered_rate_spaces_batches_from_the_start() {
     let paced = Pacer {
         rate: Some(1_000.0),
-        batch: 100,
     };
     assert_eq!(paced.due(0), Duration::ZERO);
     assert_eq!(paced.due(500), ms(500));
     assert_eq!(paced.due(2_000), ms(2_000));
-    let unpaced = Pacer {
-        rate: None,
-        batch: 100,
-    };
+    let unpaced = Pacer { rate: None };
     assert_eq!(unpaced.due(1_000_000), Duration::ZERO);
 }
 
@@ -199,7 +195,11 @@ fn batches_keep_each_account_on_one_node_in_order_and_nodes_take_turns() {
     let shape = shape(4, Keys::Distinct);
     let plan = shape.sign([4; 32], &shape.accounts(), &[0; 4], 10);
     // Accounts 0 and 2 go to node 0 (plan indexes 0,2,4,6,8), 1 and 3 to node 1.
-    let cut = batches(&plan, 2, 2);
+    let by_count = |txs| BatchLimits {
+        txs,
+        hex_bytes: usize::MAX,
+    };
+    let cut = batches(&plan, 2, by_count(2));
     assert_eq!(
         cut,
         vec![
@@ -211,7 +211,7 @@ fn batches_keep_each_account_on_one_node_in_order_and_nodes_take_turns() {
             (1, vec![9]),
         ]
     );
-    let one_node = batches(&plan, 1, 4);
+    let one_node = batches(&plan, 1, by_count(4));
     assert_eq!(one_node.len(), 3);
     assert!(one_node.iter().all(|(node, _)| *node == 0));
     assert_eq!(
@@ -352,10 +352,11 @@ fn command_line_limits_are_enforced() {
 fn each_load_runs_with_its_own_flow() {
     let idle = parse(&["idle", "--count", "5"]).unwrap().load(1);
     assert_eq!((idle.txs, idle.shape.accounts), (5, 1));
-    assert_eq!((idle.flow.window, idle.flow.pacer.batch), (1, 1));
+    assert_eq!((idle.flow.window, idle.flow.batch.txs), (1, 1));
     let writer = parse(&["one-writer", "--window", "32"]).unwrap().load(1);
     assert_eq!(writer.shape.keys, Keys::Shared);
-    assert_eq!((writer.flow.window, writer.flow.pacer.batch), (32, 32));
+    assert_eq!((writer.flow.window, writer.flow.batch.txs), (32, 32));
+    assert_eq!(writer.flow.batch.hex_bytes, 1 << 20);
     let many = parse(&[
         "throughput",
         "--txs",
@@ -412,5 +413,32 @@ fn submit_answers_are_recorded_per_item_or_for_the_whole_call() {
     assert!(
         !ledger.all_sent_resolved(),
         "the taken one is still in flight"
+    );
+}
+
+#[test]
+fn batches_stay_within_the_request_byte_limit() {
+    let shape = shape(1, Keys::Distinct);
+    let plan = shape.sign([4; 32], &shape.accounts(), &[0], 10);
+    let hex = |i: &usize| 2 * plan[*i].bytes.0.len() + 5;
+    let one = hex(&0);
+    // Room for three transactions' hex, not four.
+    let limits = BatchLimits {
+        txs: 100,
+        hex_bytes: 3 * one + one / 2,
+    };
+    let cut = batches(&plan, 1, limits);
+    let sizes: Vec<usize> = cut.iter().map(|(_, b)| b.len()).collect();
+    assert_eq!(sizes, vec![3, 3, 3, 1]);
+    for (_, batch) in &cut {
+        assert!(batch.iter().map(hex).sum::<usize>() <= limits.hex_bytes);
+    }
+    let tiny = BatchLimits {
+        txs: 100,
+        hex_bytes: 10,
+    };
+    assert!(
+        batches(&plan, 1, tiny).iter().all(|(_, b)| b.len() == 1),
+        "a transaction over the limit goes alone, so the node says why it is refused"
     );
 }
