@@ -59,6 +59,13 @@ pub(crate) async fn run(
     flow: &Flow,
     cpu_of: &[ProcessGroup],
 ) -> Result<RunOutcome, LoadError> {
+    let mut groups = cpu_of.to_vec();
+    groups.push(ProcessGroup {
+        kind: CLIENT_KIND.into(),
+        pids: vec![std::process::id()],
+    });
+    // Before anything is spawned, so that a process that is not there fails the run at once.
+    let cpu_before = procstat::snapshot(&groups)?;
     let (first_url, first) = &nodes.clients[0];
     let from = first
         .last_accepted()
@@ -81,12 +88,6 @@ pub(crate) async fn run(
         .run(from, stop_rx),
     );
 
-    let mut groups = cpu_of.to_vec();
-    groups.push(ProcessGroup {
-        kind: CLIENT_KIND.into(),
-        pids: vec![std::process::id()],
-    });
-    let cpu_before = procstat::snapshot(&groups)?;
     let started = Instant::now();
     let deadline = started + flow.deadline;
     send_all(nodes, plan, flow, &ledger, &progress, deadline).await;
