@@ -41,8 +41,9 @@ struct TxRecord {
     answer: Answer,
     accepted: Option<Instant>,
     times_accepted: u32,
-    /// Refused or accepted: no longer counts against its account's window.
+    /// Refused, accepted or skipped: no longer counts against its account's window.
     resolved: bool,
+    skipped: bool,
 }
 
 /// One accepted block the watcher saw.
@@ -58,7 +59,12 @@ pub(crate) struct Ledger {
     index: HashMap<[u8; 32], usize>,
     txs: Vec<TxRecord>,
     in_flight: Vec<usize>,
+    in_flight_total: usize,
     window: usize,
+    max_in_flight: usize,
+    /// Accounts with a refused transaction: their later nonces can never execute, so they are
+    /// not sent (a client that does not retry gives up on the account).
+    blocked: Vec<bool>,
     blocks: Vec<BlockSeen>,
     first_transport_error: Option<String>,
 }
@@ -69,6 +75,8 @@ pub(crate) struct Tally {
     pub(crate) planned: usize,
     pub(crate) sent: usize,
     pub(crate) taken: usize,
+    /// Not sent because an earlier transaction of their account was refused.
+    pub(crate) skipped: usize,
     pub(crate) refused: BTreeMap<Refusal, usize>,
     pub(crate) accepted: usize,
     /// Taken by a node, never seen accepted before the deadline.
@@ -87,8 +95,12 @@ pub(crate) struct Tally {
 
 impl Ledger {
     /// A ledger for transactions with these `(id, account)`, each account allowed `window`
-    /// transactions sent and neither accepted nor refused.
-    pub(crate) fn new(txs: impl IntoIterator<Item = ([u8; 32], usize)>, window: usize) -> Self {
+    /// transactions sent and neither accepted nor refused, all accounts together `max_in_flight`.
+    pub(crate) fn new(
+        txs: impl IntoIterator<Item = ([u8; 32], usize)>,
+        window: usize,
+        max_in_flight: usize,
+    ) -> Self {
         let mut index = HashMap::new();
         let mut records = Vec::new();
         let mut accounts = 0;
@@ -102,13 +114,17 @@ impl Ledger {
                 accepted: None,
                 times_accepted: 0,
                 resolved: false,
+                skipped: false,
             });
         }
         Self {
             index,
             txs: records,
             in_flight: vec![0; accounts],
+            in_flight_total: 0,
             window: window.max(1),
+            max_in_flight: max_in_flight.max(1),
+            blocked: vec![false; accounts],
             blocks: Vec::new(),
             first_transport_error: None,
         }
@@ -120,9 +136,27 @@ impl Ledger {
         for &i in batch {
             *adding.entry(self.txs[i].account).or_default() += 1;
         }
-        adding
-            .iter()
-            .all(|(&account, &n)| self.in_flight[account] + n <= self.window)
+        // A batch larger than the cap goes when nothing else is in flight, or it would never go.
+        let total_fits =
+            self.in_flight_total + batch.len() <= self.max_in_flight || self.in_flight_total == 0;
+        total_fits
+            && adding
+                .iter()
+                .all(|(&account, &n)| self.in_flight[account] + n <= self.window)
+    }
+
+    /// Drops from `batch` the transactions of accounts with a refused transaction, marking them
+    /// skipped.
+    pub(crate) fn skip_blocked(&mut self, batch: &mut Vec<usize>) {
+        batch.retain(|&i| {
+            let tx = &mut self.txs[i];
+            if self.blocked[tx.account] && !tx.resolved {
+                tx.resolved = true;
+                tx.skipped = true;
+                return false;
+            }
+            true
+        });
     }
 
     pub(crate) fn sent(&mut self, batch: &[usize], at: Instant) {
@@ -132,6 +166,7 @@ impl Ledger {
                 tx.sent = Some(at);
                 if !tx.resolved {
                     self.in_flight[tx.account] += 1;
+                    self.in_flight_total += 1;
                 }
             }
         }
@@ -143,6 +178,7 @@ impl Ledger {
             tx.resolved = true;
             if tx.sent.is_some() {
                 self.in_flight[tx.account] -= 1;
+                self.in_flight_total -= 1;
             }
         }
     }
@@ -153,6 +189,7 @@ impl Ledger {
             Ok(()) => self.txs[i].answer = Answer::Taken,
             Err(refusal) => {
                 self.txs[i].answer = Answer::Refused(refusal);
+                self.blocked[self.txs[i].account] = true;
                 self.resolve(i);
             }
         }
@@ -187,7 +224,7 @@ impl Ledger {
 
     /// Whether every transaction sent so far has been refused or accepted.
     pub(crate) fn all_sent_resolved(&self) -> bool {
-        self.in_flight.iter().all(|&n| n == 0)
+        self.in_flight_total == 0
     }
 
     pub(crate) fn tally(&self) -> Tally {
@@ -200,6 +237,9 @@ impl Ledger {
         let mut first_sent: Option<Instant> = None;
         let mut last_accepted: Option<Instant> = None;
         for tx in &self.txs {
+            if tx.skipped {
+                tally.skipped += 1;
+            }
             if let Some(sent) = tx.sent {
                 tally.sent += 1;
                 first_sent = Some(first_sent.map_or(sent, |f| f.min(sent)));

@@ -121,6 +121,10 @@ pub struct ThroughputArgs {
     /// mempoolMaxFutureNonces refuses more).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub window: u64,
+    /// Transactions sent and not yet seen accepted, over all accounts (each node's pool holds
+    /// every pending one; its default mempoolMaxTxs is 10,000).
+    #[arg(long, default_value_t = 8_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub in_flight: u64,
     /// Puts per transaction, each of a new key.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub ops_per_tx: u64,
@@ -213,7 +217,7 @@ impl LoadCommand {
 
     fn load(&self, seed: u64) -> Load {
         let target = self.target();
-        let flow = |rate: f64, batch: u64, concurrency: u64, window: u64| Flow {
+        let flow = |rate: f64, batch: u64, concurrency: u64, window: u64, in_flight: u64| Flow {
             pacer: Pacer {
                 rate: (rate > 0.0).then_some(rate),
             },
@@ -223,6 +227,7 @@ impl LoadCommand {
             },
             concurrency: concurrency as usize,
             window: window as usize,
+            max_in_flight: in_flight as usize,
             deadline: Duration::from_secs(target.deadline),
             poll: Duration::from_millis(target.poll_ms),
         };
@@ -243,19 +248,19 @@ impl LoadCommand {
                     a.value_bytes,
                     Keys::Distinct,
                 ),
-                flow: flow(a.rate, a.batch, a.concurrency, a.window),
+                flow: flow(a.rate, a.batch, a.concurrency, a.window, a.in_flight),
             },
             LoadCommand::Idle(a) => Load {
                 mode: "idle",
                 txs: a.count as usize,
                 shape: shape(1, 1, a.value_bytes, Keys::Distinct),
-                flow: flow(0.0, 1, 1, 1),
+                flow: flow(0.0, 1, 1, 1, 1),
             },
             LoadCommand::OneWriter(a) => Load {
                 mode: "one-writer",
                 txs: a.txs as usize,
                 shape: shape(1, a.ops_per_tx, a.value_bytes, Keys::Shared),
-                flow: flow(a.rate, a.window, 1, a.window),
+                flow: flow(a.rate, a.window, 1, a.window, a.window),
             },
         }
     }

@@ -24,6 +24,8 @@ pub struct RunFigures {
     pub planned: usize,
     pub sent: usize,
     pub taken: usize,
+    /// Not sent: an earlier transaction of their account was refused, so they could never execute.
+    pub skipped: usize,
     pub accepted: usize,
     /// Refusals by JSON-RPC error code ("transport" for calls with no JSON-RPC answer).
     pub refused: BTreeMap<String, usize>,
@@ -66,6 +68,7 @@ impl RunFigures {
             planned: t.planned,
             sent: t.sent,
             taken: t.taken,
+            skipped: t.skipped,
             accepted: t.accepted,
             refused: t.refused.iter().map(|(r, n)| (r.to_string(), *n)).collect(),
             lost: t.lost,
@@ -191,7 +194,7 @@ impl fmt::Display for LoadReport {
             writeln!(
                 f,
                 "run {}: {:.0} tx/s ({:.0} puts/s) finalized; latency p50 {} p95 {} p99 {} max {}; \
-                 {} blocks, {:.0} txs/block (max {}); accepted {}/{} sent, refused {:?}, lost {}, \
+                 {} blocks, {:.0} txs/block (max {}); accepted {}/{} sent, refused {:?}, skipped {}, lost {}, \
                  duplicates {}; height {}, roots {}{}",
                 n + 1,
                 r.finalized_tx_per_s,
@@ -206,6 +209,7 @@ impl fmt::Display for LoadReport {
                 r.accepted,
                 r.sent,
                 r.refused,
+                r.skipped,
                 r.lost,
                 r.duplicates,
                 r.final_height,

@@ -27,6 +27,9 @@ pub(crate) struct Flow {
     pub(crate) concurrency: usize,
     /// Transactions an account may have sent and not yet seen accepted or refused.
     pub(crate) window: usize,
+    /// Transactions sent and not yet seen accepted or refused, over all accounts: each node's
+    /// pool holds every pending transaction (gossip), so more than its mempoolMaxTxs are refused.
+    pub(crate) max_in_flight: usize,
     /// The whole run's bound: sending stops, and waiting for acceptances ends, this long after the
     /// first submission.
     pub(crate) deadline: Duration,
@@ -75,6 +78,7 @@ pub(crate) async fn run(
     let ledger = Arc::new(Mutex::new(Ledger::new(
         plan.iter().map(|tx| (tx.id, tx.account)),
         flow.window,
+        flow.max_in_flight,
     )));
     let progress = Arc::new(Notify::new());
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -121,7 +125,7 @@ async fn send_all(
     let permits = Arc::new(Semaphore::new(flow.concurrency.max(1)));
     let mut calls = tokio::task::JoinSet::new();
     let mut sent_before = 0;
-    'batches: for (node, batch) in batches(plan, nodes.clients.len(), flow.batch) {
+    'batches: for (node, mut batch) in batches(plan, nodes.clients.len(), flow.batch) {
         let due = started + flow.pacer.due(sent_before);
         if due >= deadline {
             break;
@@ -129,14 +133,20 @@ async fn send_all(
         tokio::time::sleep_until(due.into()).await;
         loop {
             let waiting = progress.notified();
-            if ledger.lock().has_room(&batch) {
+            let mut ledger = ledger.lock();
+            ledger.skip_blocked(&mut batch);
+            if ledger.has_room(&batch) {
                 break;
             }
+            drop(ledger);
             if Instant::now() >= deadline {
                 break 'batches;
             }
             // A refusal frees room without a block; look again now and then as well.
             let _ = tokio::time::timeout(Duration::from_millis(20), waiting).await;
+        }
+        if batch.is_empty() {
+            continue;
         }
         let Ok(permit) = permits.clone().acquire_owned().await else {
             break;

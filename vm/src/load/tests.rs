@@ -61,7 +61,7 @@ fn id(n: u8) -> [u8; 32] {
 #[test]
 fn the_window_bounds_what_an_account_has_in_flight() {
     // Transactions 0–2 of account 0, 3 of account 1; window 2.
-    let mut ledger = Ledger::new([(id(0), 0), (id(1), 0), (id(2), 0), (id(3), 1)], 2);
+    let mut ledger = Ledger::new([(id(0), 0), (id(1), 0), (id(2), 0), (id(3), 1)], 2, 100);
     assert!(ledger.has_room(&[0, 1, 3]));
     assert!(!ledger.has_room(&[0, 1, 2]), "three of account 0 exceed 2");
     let t0 = Instant::now();
@@ -84,7 +84,7 @@ fn the_window_bounds_what_an_account_has_in_flight() {
 #[test]
 fn the_tally_counts_acceptance_refusal_loss_and_duplicates() {
     let t0 = Instant::now();
-    let mut ledger = Ledger::new((0..5).map(|n| (id(n), n as usize)), 8);
+    let mut ledger = Ledger::new((0..5).map(|n| (id(n), n as usize)), 8, 100);
     ledger.sent(&[0, 1, 2, 3], t0);
     ledger.answered(0, Ok(()));
     ledger.answered(1, Ok(()));
@@ -379,7 +379,7 @@ fn each_load_runs_with_its_own_flow() {
 fn submit_answers_are_recorded_per_item_or_for_the_whole_call() {
     use kvvm_rpc::client::ClientError;
     use kvvm_rpc::{ErrorView, SubmitItem};
-    let mut ledger = Ledger::new((0..6).map(|n| (id(n), 0)), 100);
+    let mut ledger = Ledger::new((0..6).map(|n| (id(n), 0)), 100, 100);
     let t0 = Instant::now();
     ledger.sent(&[0, 1, 2, 3, 4, 5], t0);
     let items = vec![
@@ -440,5 +440,51 @@ fn batches_stay_within_the_request_byte_limit() {
     assert!(
         batches(&plan, 1, tiny).iter().all(|(_, b)| b.len() == 1),
         "a transaction over the limit goes alone, so the node says why it is refused"
+    );
+}
+
+#[test]
+fn all_accounts_together_stay_within_the_in_flight_cap() {
+    let mut ledger = Ledger::new((0..6).map(|n| (id(n), n as usize)), 10, 3);
+    assert!(ledger.has_room(&[0, 1, 2]));
+    ledger.sent(&[0, 1], Instant::now());
+    assert!(ledger.has_room(&[2]));
+    assert!(
+        !ledger.has_room(&[2, 3]),
+        "four accounts' transactions exceed 3 in all"
+    );
+    ledger.accepted_block(1, &[id(0)], Instant::now());
+    assert!(ledger.has_room(&[2, 3]));
+    let mut small = Ledger::new((0..6).map(|n| (id(n), n as usize)), 10, 2);
+    assert!(
+        small.has_room(&[0, 1, 2]),
+        "a batch larger than the cap goes when nothing is in flight, or it would never go"
+    );
+    small.sent(&[0], Instant::now());
+    assert!(!small.has_room(&[1, 2]));
+}
+
+#[test]
+fn an_account_with_a_refused_transaction_sends_nothing_more() {
+    let t0 = Instant::now();
+    // Account 0: transactions 0, 1, 2; account 1: 3.
+    let mut ledger = Ledger::new([(id(0), 0), (id(1), 0), (id(2), 0), (id(3), 1)], 10, 100);
+    ledger.sent(&[0], t0);
+    ledger.answered(0, Err(Refusal::Code(1009)));
+    let mut batch = vec![1, 2, 3];
+    ledger.skip_blocked(&mut batch);
+    assert_eq!(
+        batch,
+        vec![3],
+        "nonces after a refused one could never execute"
+    );
+    ledger.sent(&batch, t0);
+    ledger.answered(3, Ok(()));
+    ledger.accepted_block(1, &[id(3)], t0 + ms(5));
+    assert!(ledger.all_sent_resolved());
+    let tally = ledger.tally();
+    assert_eq!(
+        (tally.sent, tally.skipped, tally.accepted, tally.lost),
+        (2, 2, 1, 0)
     );
 }
