@@ -12,8 +12,8 @@
 # 2. Runs `kvvm load` (the same release binary) three times over, each --runs times with fresh
 #    accounts, against every node's JSON-RPC URL:
 #    - throughput: --txs one-put transactions from --accounts accounts, pre-signed, sent with
-#      kvvm_submitTxs in batches of 500 or 1 MiB of hex (8 calls in flight, each account at most 64 transactions
-#      unaccepted), at --rate tx/s (0: as fast as that allows);
+#      kvvm_submitTxs in batches of 500 or 1 MiB of hex (8 calls in flight, at most 64 transactions
+#      unaccepted per account and 8,000 in all), at --rate tx/s (0: as fast as that allows);
 #    - idle: --idle puts, each sent once the previous one is accepted;
 #    - one-writer: --one-writer-txs transactions of 64 puts to one key, from one account.
 #    Each prints every run and the medians: finalized tx/s (first submission to last acceptance),
