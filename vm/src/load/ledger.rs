@@ -201,7 +201,13 @@ impl Ledger {
     }
 
     /// An accepted block at `height` holding `tx_ids`, seen at `at`.
-    pub(crate) fn accepted_block(&mut self, height: u64, tx_ids: &[[u8; 32]], at: Instant) {
+    /// Returns how many of them are this run's.
+    pub(crate) fn accepted_block(
+        &mut self,
+        height: u64,
+        tx_ids: &[[u8; 32]],
+        at: Instant,
+    ) -> usize {
         let mut ours = 0;
         for id in tx_ids {
             let Some(&i) = self.index.get(id) else {
@@ -220,6 +226,12 @@ impl Ledger {
             txs: tx_ids.len(),
             ours,
         });
+        ours
+    }
+
+    /// How many transactions have been refused, accepted or skipped.
+    pub(crate) fn decided(&self) -> usize {
+        self.txs.iter().filter(|tx| tx.resolved).count()
     }
 
     /// Whether every transaction sent so far has been refused or accepted.

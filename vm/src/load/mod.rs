@@ -75,6 +75,10 @@ pub struct Target {
     /// (counted lost).
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub deadline: u64,
+    /// Once everything is sent, a run also ends when no transaction of it has been accepted or
+    /// refused for this many seconds.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub stall: u64,
     /// Milliseconds between polls of the last accepted block (how late an acceptance may be seen).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub poll_ms: u64,
@@ -229,6 +233,7 @@ impl LoadCommand {
             window: window as usize,
             max_in_flight: in_flight as usize,
             deadline: Duration::from_secs(target.deadline),
+            stall: Duration::from_secs(target.stall),
             poll: Duration::from_millis(target.poll_ms),
         };
         let shape = |accounts: u64, ops_per_tx: u64, value_bytes: u64, keys| Shape {

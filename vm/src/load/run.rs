@@ -33,6 +33,9 @@ pub(crate) struct Flow {
     /// The whole run's bound: sending stops, and waiting for acceptances ends, this long after the
     /// first submission.
     pub(crate) deadline: Duration,
+    /// A run whose every transaction is sent ends when none of them has been accepted or
+    /// answered for this long (what is left waits behind a gap, or was dropped).
+    pub(crate) stall: Duration,
     /// How often the watcher asks for the last accepted block.
     pub(crate) poll: Duration,
 }
@@ -88,6 +91,7 @@ pub(crate) async fn run(
             ledger: ledger.clone(),
             progress: progress.clone(),
             poll: flow.poll,
+            cpu_of: groups.clone(),
         }
         .run(from, stop_rx),
     );
@@ -95,15 +99,19 @@ pub(crate) async fn run(
     let started = Instant::now();
     let deadline = started + flow.deadline;
     send_all(nodes, plan, flow, &ledger, &progress, deadline).await;
-    let timed_out = wait_decided(&ledger, &progress, deadline).await;
+    let timed_out = wait_decided(&ledger, &progress, deadline, flow.stall).await;
     let _ = stop_tx.send(true);
     let watched = watcher.await.map_err(LoadError::Task)?;
-    let cpu = procstat::used(&cpu_before, &procstat::snapshot(&groups)?);
+    let cpu_after = match &watched.last_ours {
+        Some((_, cpu)) => cpu.clone(),
+        None => procstat::snapshot(&groups)?,
+    };
+    let cpu = procstat::used(&cpu_before, &cpu_after);
 
     let roots = roots::at_height(&nodes.clients, watched.height, Duration::from_secs(30)).await;
     let tally = ledger.lock().tally();
     Ok(RunOutcome {
-        timed_out: timed_out || tally.sent < tally.planned,
+        timed_out: timed_out || tally.sent + tally.skipped < tally.planned,
         tally,
         watched,
         roots,
@@ -123,6 +131,13 @@ async fn send_all(
 ) {
     let started = Instant::now();
     let permits = Arc::new(Semaphore::new(flow.concurrency.max(1)));
+    // One call at a time per node: two calls served at once could admit an account's later
+    // nonces before its earlier ones, and a node holds those apart in a small waiting budget.
+    let in_order: Vec<Arc<tokio::sync::Mutex<()>>> = nodes
+        .clients
+        .iter()
+        .map(|_| Arc::new(tokio::sync::Mutex::new(())))
+        .collect();
     let mut calls = tokio::task::JoinSet::new();
     let mut sent_before = 0;
     'batches: for (node, mut batch) in batches(plan, nodes.clients.len(), flow.batch) {
@@ -151,6 +166,7 @@ async fn send_all(
         let Ok(permit) = permits.clone().acquire_owned().await else {
             break;
         };
+        let turn = in_order[node].clone().lock_owned().await;
         let txs: Vec<HexBytes> = batch.iter().map(|&i| plan[i].bytes.clone()).collect();
         sent_before += batch.len();
         ledger.lock().sent(&batch, Instant::now());
@@ -159,7 +175,7 @@ async fn send_all(
         calls.spawn(async move {
             let answer = client.submit_txs(txs).await;
             record_answers(&mut ledger.lock(), &batch, answer);
-            drop(permit);
+            drop((turn, permit));
         });
     }
     while calls.join_next().await.is_some() {}
@@ -198,16 +214,30 @@ pub(crate) fn record_answers(
     }
 }
 
-/// Waits until every sent transaction is decided or the deadline passes; true if the deadline
-/// ended the wait.
-async fn wait_decided(ledger: &Mutex<Ledger>, progress: &Notify, deadline: Instant) -> bool {
+/// Waits until every sent transaction is decided, the deadline passes or nothing has been
+/// decided for `stall`; true if the deadline or the stall ended the wait.
+async fn wait_decided(
+    ledger: &Mutex<Ledger>,
+    progress: &Notify,
+    deadline: Instant,
+    stall: Duration,
+) -> bool {
+    let mut decided = usize::MAX;
+    let mut since = Instant::now();
     loop {
         let waiting = progress.notified();
-        if ledger.lock().all_sent_resolved() {
+        let (all, now_decided) = {
+            let ledger = ledger.lock();
+            (ledger.all_sent_resolved(), ledger.decided())
+        };
+        if all {
             return false;
         }
         let now = Instant::now();
-        if now >= deadline {
+        if now_decided != decided {
+            (decided, since) = (now_decided, now);
+        }
+        if now >= deadline || now.duration_since(since) >= stall {
             return true;
         }
         let _ =

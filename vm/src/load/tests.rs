@@ -73,7 +73,8 @@ fn the_window_bounds_what_an_account_has_in_flight() {
     ledger.answered(1, Err(Refusal::Code(1009)));
     assert!(ledger.has_room(&[2]), "a refusal frees room");
     ledger.sent(&[2], t0);
-    ledger.accepted_block(5, &[id(0)], t0 + ms(10));
+    assert_eq!(ledger.accepted_block(5, &[id(0)], t0 + ms(10)), 1);
+    assert_eq!(ledger.decided(), 2, "one refused, one accepted");
     assert!(!ledger.all_sent_resolved());
     ledger.answered(2, Ok(()));
     ledger.accepted_block(6, &[id(2), [9; 32]], t0 + ms(30));
@@ -285,6 +286,7 @@ fn outcome(latency_ms: &[u64], span_ms: u64, lost: usize, kvvm_cpu: f64) -> RunO
         watched: Watched {
             height: 9,
             errors: 0,
+            last_ours: None,
         },
         roots: vec![root("a", 1, None), root("b", 1, None)],
         cpu: BTreeMap::from([("kvvm".to_string(), kvvm_cpu)]),

@@ -2,6 +2,7 @@
 //! `kvvm_blockByHeight`, and hand its transaction IDs to the ledger with the time they were seen.
 //! The poll interval bounds how late an acceptance is seen.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,14 +12,19 @@ use parking_lot::Mutex;
 use tokio::sync::{watch, Notify};
 
 use super::ledger::Ledger;
+use super::procstat::{self, ProcessGroup};
 
 /// What the watcher ends with.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Watched {
     /// The last height seen accepted.
     pub(crate) height: u64,
     /// Polls or block fetches that failed (each retried at the next poll).
     pub(crate) errors: u64,
+    /// When the last block holding transactions of the run was seen, and the CPU the watched
+    /// processes had used by then: a run's CPU is counted up to its last acceptance, not through
+    /// the wait for transactions that never come.
+    pub(crate) last_ours: Option<(Instant, BTreeMap<String, f64>)>,
 }
 
 pub(crate) struct Watcher {
@@ -27,6 +33,7 @@ pub(crate) struct Watcher {
     /// Woken at each accepted block, so senders waiting for window room look again.
     pub(crate) progress: Arc<Notify>,
     pub(crate) poll: Duration,
+    pub(crate) cpu_of: Vec<ProcessGroup>,
 }
 
 impl Watcher {
@@ -35,6 +42,7 @@ impl Watcher {
         let mut watched = Watched {
             height: from,
             errors: 0,
+            last_ours: None,
         };
         loop {
             let stopping = *stop.borrow();
@@ -65,8 +73,13 @@ impl Watcher {
             };
             let seen = Instant::now();
             let ids: Vec<[u8; 32]> = block.tx_ids.iter().map(|id| id.0).collect();
-            self.ledger.lock().accepted_block(height, &ids, seen);
+            let ours = self.ledger.lock().accepted_block(height, &ids, seen);
             watched.height = height;
+            if ours > 0 {
+                if let Ok(cpu) = procstat::snapshot(&self.cpu_of) {
+                    watched.last_ours = Some((seen, cpu));
+                }
+            }
             self.progress.notify_waiters();
         }
     }
