@@ -148,12 +148,14 @@ async fn send_all(
         tokio::time::sleep_until(due.into()).await;
         loop {
             let waiting = progress.notified();
-            let mut ledger = ledger.lock();
-            ledger.skip_blocked(&mut batch);
-            if ledger.has_room(&batch) {
+            let room = {
+                let mut ledger = ledger.lock();
+                ledger.skip_blocked(&mut batch);
+                ledger.has_room(&batch)
+            };
+            if room {
                 break;
             }
-            drop(ledger);
             if Instant::now() >= deadline {
                 break 'batches;
             }
