@@ -1114,6 +1114,7 @@ async fn a_peer_block_with_a_stranger_s_write_fails_verify_and_roles_agree_acros
     assert_eq!(store.lattice().unwrap(), peer.store.lattice().unwrap());
     assert_eq!(store.recompute_lattice().unwrap(), store.lattice().unwrap());
     assert!(store.entry(b"intruder").unwrap().is_none());
+}
 
 /// Runs `kvvm load ARGS --json` against the node while blocks are produced, and returns the report.
 async fn load_report(n: &mut Node, args: &[&str]) -> serde_json::Value {

@@ -153,7 +153,11 @@ fn the_plan_takes_accounts_in_turn_from_their_next_nonces() {
     }
     let keys: std::collections::HashSet<Vec<u8>> = decoded
         .iter()
-        .flat_map(|tx| tx.ops().iter().map(|op| op.key().to_vec()))
+        .flat_map(|tx| {
+            tx.ops()
+                .iter()
+                .filter_map(|op| op.key().map(<[u8]>::to_vec))
+        })
         .collect();
     assert_eq!(keys.len(), 14, "every put writes a key of its own");
 }
@@ -168,7 +172,11 @@ fn a_single_writer_rewrites_one_key_with_changing_values() {
         .collect();
     let keys: std::collections::HashSet<Vec<u8>> = decoded
         .iter()
-        .flat_map(|tx| tx.ops().iter().map(|op| op.key().to_vec()))
+        .flat_map(|tx| {
+            tx.ops()
+                .iter()
+                .filter_map(|op| op.key().map(<[u8]>::to_vec))
+        })
         .collect();
     assert_eq!(keys.len(), 1);
     let values: std::collections::HashSet<Vec<u8>> = decoded
