@@ -28,13 +28,13 @@ use std::sync::Arc;
 use borsh::{BorshDeserialize, BorshSerialize};
 use parking_lot::Mutex;
 use rocksdb::{
-    properties, Cache, ColumnFamily, ColumnFamilyDescriptor, DBRecoveryMode, Direction,
-    FlushOptions, IteratorMode, Options, WriteBatch, DB,
+    Cache, ColumnFamily, ColumnFamilyDescriptor, DBRecoveryMode, Direction, FlushOptions,
+    IteratorMode, Options, WriteBatch, DB,
 };
 use tracing::{debug, info, warn};
 
 use crate::error::{Result, StorageError};
-use crate::lattice::{entry_element, nonce_element, LtHash};
+use crate::lattice::LtHash;
 use codec::{decode_borsh, decode_id, decode_u32, decode_u64_le, rejected_index_key, BORSH_TO_VEC};
 use options::{column_family_options, synced};
 
@@ -499,49 +499,6 @@ impl ChainStore {
         })
     }
 
-    /// Recomputes the lattice from every stored entry and nonce: a full scan, for start-up verification and tests.
-    pub fn recompute_lattice(&self) -> Result<LtHash> {
-        // One snapshot for both scans, so the result describes a single accepted state.
-        let snapshot = self.inner.db.snapshot();
-        let mut lattice = LtHash::identity();
-        for item in snapshot.iterator_cf(self.cf(cf::ENTRIES), IteratorMode::Start) {
-            let (key, value) = item?;
-            let entry: Entry = decode_borsh(&value, "entry")?;
-            lattice.add(&entry_element(
-                &key,
-                &entry.value,
-                &entry.owner,
-                entry.height,
-            ));
-        }
-        for item in snapshot.iterator_cf(self.cf(cf::NONCES), IteratorMode::Start) {
-            let (account, next_nonce) = item?;
-            let account = decode_id(&account, "nonce account")?;
-            lattice.add(&nonce_element(
-                &account,
-                decode_u64_le(&next_nonce, "nonce")?,
-            ));
-        }
-        self.add_access_elements(&snapshot, &mut lattice)?;
-        Ok(lattice)
-    }
-
-    /// Approximate bytes on disk and in memtables, summed over column families; for a database-size metric.
-    pub fn approximate_size_bytes(&self) -> Result<u64> {
-        let mut total = 0u64;
-        for name in cf::ALL {
-            let handle = self.cf(name);
-            for property in [
-                properties::TOTAL_SST_FILES_SIZE,
-                properties::SIZE_ALL_MEM_TABLES,
-            ] {
-                let size = self.inner.db.property_int_value_cf(handle, property)?;
-                total = total.saturating_add(size.unwrap_or(0));
-            }
-        }
-        Ok(total)
-    }
-
     /// A cheap read that proves the database still answers, and no write has failed since it opened
     /// ([`StorageError::WriteFailed`] otherwise: the chain cannot accept blocks until it is reopened).
     pub fn health(&self) -> Result<()> {
@@ -595,6 +552,7 @@ mod accounts;
 mod codec;
 mod options;
 mod records;
+mod scan;
 
 pub use accounts::account_access_element;
 pub use options::StoreOptions;
