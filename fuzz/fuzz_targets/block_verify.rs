@@ -1,7 +1,9 @@
 //! BlockVerify on a small state in a real RocksDB: a structured input describes up to four blocks
 //! (parents, heights, timestamps, transactions with valid or damaged signatures, right or wrong
-//! state roots), which the target signs and encodes, so the fuzzer reaches execution and the
-//! state-root check instead of stopping at decoding.
+//! state roots; puts, deletes, role grants and quota overrides), which the target signs and
+//! encodes, so the fuzzer reaches execution and the state-root check instead of stopping at
+//! decoding. The input also picks the chain: open, or restricted with one admin and a small
+//! default quota, so the access rules and quota limits are reached too.
 //!
 //! Asserts, for every block: a refused block changes nothing (the processing tree, the preference,
 //! the last accepted block and the state on disk are as before); a verified block's state is the
@@ -12,6 +14,7 @@
 use std::sync::Arc;
 
 use arbitrary::Arbitrary;
+use kvvm::access::{Quota, Role};
 use kvvm::block::Block;
 use kvvm::chain::Chain;
 use kvvm::execute::BlockExecutor;
@@ -20,6 +23,7 @@ use kvvm::tx::{Operation, Transaction, UnsignedTx, VerifiedSignatures};
 use kvvm_fuzz::{
     fresh_chain, genesis_store_handle, params, signer, CHAIN_ID, GENESIS_KEYS, NOW_MS,
 };
+use kvvm_genesis::AccessMode;
 use libfuzzer_sys::fuzz_target;
 
 const MAX_BLOCKS: usize = 4;
@@ -30,7 +34,18 @@ const MAX_OPS: usize = 6;
 
 #[derive(Arbitrary, Debug)]
 struct Input {
+    restricted: bool,
     blocks: Vec<BlockSpec>,
+}
+
+impl Input {
+    fn mode(&self) -> AccessMode {
+        if self.restricted {
+            AccessMode::Restricted
+        } else {
+            AccessMode::Open
+        }
+    }
 }
 
 #[derive(Arbitrary, Debug)]
@@ -89,8 +104,47 @@ enum SignatureChoice {
 
 #[derive(Arbitrary, Debug)]
 enum OpSpec {
-    Put { key: KeyChoice, value: Vec<u8> },
-    Delete { key: KeyChoice },
+    Put {
+        key: KeyChoice,
+        value: Vec<u8>,
+    },
+    Delete {
+        key: KeyChoice,
+    },
+    SetRole {
+        account: AccountChoice,
+        role: u8,
+    },
+    SetQuota {
+        account: AccountChoice,
+        /// `None` returns the account to the chain's default.
+        quota: Option<(u8, u8)>,
+    },
+}
+
+#[derive(Arbitrary, Debug)]
+enum AccountChoice {
+    /// One of the signers, so a grant can be used by a later transaction.
+    Signer(u8),
+    Raw([u8; 32]),
+}
+
+impl AccountChoice {
+    fn id(&self) -> [u8; 32] {
+        match self {
+            AccountChoice::Signer(i) => signer(*i as usize).verifying_key().to_bytes(),
+            AccountChoice::Raw(raw) => *raw,
+        }
+    }
+}
+
+fn role(choice: u8) -> Role {
+    match choice % 4 {
+        0 => Role::None,
+        1 => Role::Enabled,
+        2 => Role::Manager,
+        _ => Role::Admin,
+    }
 }
 
 #[derive(Arbitrary, Debug)]
@@ -130,6 +184,17 @@ fn transaction(spec: &TxSpec) -> Transaction {
                 value: value.clone(),
             },
             OpSpec::Delete { key } => Operation::Delete { key: key.bytes() },
+            OpSpec::SetRole { account, role: r } => Operation::SetRole {
+                account: account.id(),
+                role: role(*r),
+            },
+            OpSpec::SetQuota { account, quota } => Operation::SetQuota {
+                account: account.id(),
+                quota: quota.map(|(keys, bytes)| Quota {
+                    max_keys: u64::from(keys),
+                    max_bytes: u64::from(bytes),
+                }),
+            },
         })
         .collect();
     let unsigned = UnsignedTx {
@@ -154,6 +219,7 @@ fn transaction(spec: &TxSpec) -> Transaction {
 
 /// The root of `txs` executed on `parent`'s state, when the chain knows that state.
 fn executed_root(
+    mode: AccessMode,
     chain: &mut Chain,
     parent: &BlockId,
     height: u64,
@@ -166,7 +232,7 @@ fn executed_root(
     if base.block.id != *parent {
         return [0; 32];
     }
-    let mut executor = BlockExecutor::new(base.view, height, params().access);
+    let mut executor = BlockExecutor::new(base.view, height, params(mode).access);
     for tx in txs {
         if executor.apply(tx).is_err() {
             break;
@@ -211,7 +277,7 @@ fn build_blocks(input: &Input, chain: &mut Chain) -> (Vec<Block>, Vec<Result<Blo
             };
             txs.push(tx);
         }
-        let correct = executed_root(chain, &parent_id, height, &txs);
+        let correct = executed_root(input.mode(), chain, &parent_id, height, &txs);
         let state_root = match spec.root {
             RootChoice::Correct => correct,
             RootChoice::FlipBit(bit) => {
@@ -243,10 +309,10 @@ struct Snapshot {
     stored_lattice: [u8; 32],
 }
 
-fn snapshot(chain: &Chain) -> Snapshot {
+fn snapshot(mode: AccessMode, chain: &Chain) -> Snapshot {
     let mut processing: Vec<BlockId> = chain.processing_blocks().iter().map(|b| b.id).collect();
     processing.sort_by_key(|id| id.0);
-    let store = genesis_store_handle();
+    let store = genesis_store_handle(mode);
     Snapshot {
         processing,
         preferred: chain.preferred_base().expect("a preferred base").block.id,
@@ -260,19 +326,23 @@ fn snapshot(chain: &Chain) -> Snapshot {
 }
 
 /// Verifies `blocks` in order on `chain`, checking the per-block invariants; returns the verdicts.
-fn verify_all(chain: &mut Chain, blocks: &[Block]) -> Vec<Result<BlockId, String>> {
+fn verify_all(
+    mode: AccessMode,
+    chain: &mut Chain,
+    blocks: &[Block],
+) -> Vec<Result<BlockId, String>> {
     let mut verdicts = Vec::new();
     for block in blocks {
         // What the node hands BlockVerify: bytes it parsed before.
         let parsed = Block::decode(&block.bytes, usize::MAX).expect("our own block decodes");
-        let before = snapshot(chain);
+        let before = snapshot(mode, chain);
         let verdict = chain
             .verify(parsed)
             .map(|b| b.id)
             .map_err(|e| e.to_string());
         if verdict.is_err() {
             assert_eq!(
-                snapshot(chain),
+                snapshot(mode, chain),
                 before,
                 "a refused block changed the chain: {verdict:?}"
             );
@@ -297,15 +367,16 @@ fn verify_all(chain: &mut Chain, blocks: &[Block]) -> Vec<Result<BlockId, String
 }
 
 fuzz_target!(|input: Input| {
-    let mut builder = fresh_chain(Arc::new(VerifiedSignatures::new(64)));
+    let mode = input.mode();
+    let mut builder = fresh_chain(mode, Arc::new(VerifiedSignatures::new(64)));
     let (blocks, built_verdicts) = build_blocks(&input, &mut builder);
 
     let signatures = Arc::new(VerifiedSignatures::new(64));
-    let mut first = fresh_chain(signatures.clone());
-    let first_verdicts = verify_all(&mut first, &blocks);
+    let mut first = fresh_chain(mode, signatures.clone());
+    let first_verdicts = verify_all(mode, &mut first, &blocks);
     // The same blocks again, on a chain whose signature cache the first run filled.
-    let mut second = fresh_chain(signatures);
-    let second_verdicts = verify_all(&mut second, &blocks);
+    let mut second = fresh_chain(mode, signatures);
+    let second_verdicts = verify_all(mode, &mut second, &blocks);
     assert_eq!(
         first_verdicts, second_verdicts,
         "a warm signature cache changed a verdict"

@@ -11,7 +11,9 @@ use kvvm::chain::{Chain, ChainParams, Clock};
 use kvvm::node::open::{open_chain, InitParams};
 use kvvm::node::KvVm;
 use kvvm::tx::VerifiedSignatures;
-use kvvm_genesis::{genesis_hash, Access, ChainLimits, Genesis, GenesisEntry};
+use kvvm_genesis::{
+    genesis_hash, Access, AccessMode, ChainLimits, Genesis, GenesisEntry, QuotaLimits,
+};
 use kvvm_rpc::HttpBridge;
 use kvvm_storage::ChainStore;
 
@@ -50,7 +52,25 @@ pub fn signer(index: usize) -> &'static SigningKey {
 /// The keys the genesis writes, each owned by signer `index % 2`.
 pub const GENESIS_KEYS: [&[u8]; 4] = [b"a", b"b", b"c", b"d"];
 
-pub fn genesis() -> Genesis {
+/// The quota of every account on the restricted chain: one key past what signer 0 owns at
+/// genesis, so a structured input reaches the limit in a transaction or two.
+pub const RESTRICTED_QUOTA: QuotaLimits = QuotaLimits {
+    max_keys: 3,
+    max_bytes: 40,
+};
+
+/// The genesis of the chain in `mode`. Open: anyone writes, no quota (what strangers send, which
+/// an open chain lets in). Restricted: signer 0 is the only admin, and every account has
+/// [`RESTRICTED_QUOTA`], so role and quota operations meet their rules.
+pub fn genesis(mode: AccessMode) -> Genesis {
+    let access = match mode {
+        AccessMode::Open => Access::default(),
+        AccessMode::Restricted => Access {
+            mode,
+            admins: vec![signer(0).verifying_key().to_bytes()],
+            default_quota: Some(RESTRICTED_QUOTA),
+        },
+    };
     Genesis {
         timestamp: GENESIS_UNIX,
         limits: limits(),
@@ -63,8 +83,7 @@ pub fn genesis() -> Genesis {
                 owner: signer(index % 2).verifying_key().to_bytes(),
             })
             .collect(),
-        // Open writing: the targets fuzz what strangers send, which an open chain lets in.
-        access: Access::default(),
+        access,
     }
 }
 
@@ -72,8 +91,8 @@ pub fn clock() -> Clock {
     Arc::new(|| NOW_MS)
 }
 
-pub fn params() -> ChainParams {
-    ChainParams::new(CHAIN_ID, &genesis())
+pub fn params(mode: AccessMode) -> ChainParams {
+    ChainParams::new(CHAIN_ID, &genesis(mode))
 }
 
 /// A RocksDB holding the genesis state, opened once. Targets only read it: verify writes nothing.
@@ -84,20 +103,25 @@ struct GenesisStore {
     _dir: tempfile::TempDir,
 }
 
-fn genesis_store() -> &'static GenesisStore {
-    static STORE: OnceLock<GenesisStore> = OnceLock::new();
-    STORE.get_or_init(|| {
+fn genesis_store(mode: AccessMode) -> &'static GenesisStore {
+    static OPEN: OnceLock<GenesisStore> = OnceLock::new();
+    static RESTRICTED: OnceLock<GenesisStore> = OnceLock::new();
+    let cell = match mode {
+        AccessMode::Open => &OPEN,
+        AccessMode::Restricted => &RESTRICTED,
+    };
+    cell.get_or_init(|| {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let store = ChainStore::open(&dir.path().join("db"), Default::default())
             .expect("opening RocksDB in a fresh directory");
-        let genesis = genesis();
+        let genesis = genesis(mode);
         let hash = genesis_hash(genesis.to_json_pretty().as_bytes());
         // Writes the genesis state; later chains only load it.
         open_chain(
             store.clone(),
             &genesis,
             hash,
-            params(),
+            params(mode),
             Arc::new(VerifiedSignatures::new(16)),
             clock(),
         )
@@ -112,18 +136,18 @@ fn genesis_store() -> &'static GenesisStore {
 }
 
 /// The store under [`fresh_chain`], to check that verify left it as it was.
-pub fn genesis_store_handle() -> &'static ChainStore {
-    &genesis_store().store
+pub fn genesis_store_handle(mode: AccessMode) -> &'static ChainStore {
+    &genesis_store(mode).store
 }
 
 /// A chain with nothing processing over the genesis state, as Initialize opens it.
-pub fn fresh_chain(signatures: Arc<VerifiedSignatures>) -> Chain {
-    let fixture = genesis_store();
+pub fn fresh_chain(mode: AccessMode, signatures: Arc<VerifiedSignatures>) -> Chain {
+    let fixture = genesis_store(mode);
     open_chain(
         fixture.store.clone(),
         &fixture.genesis,
         fixture.hash,
-        params(),
+        params(mode),
         signatures,
         clock(),
     )
@@ -162,7 +186,7 @@ pub fn served_vm() -> &'static ServedVm {
             chain_id: CHAIN_ID,
             node_id: vec![1; 20],
             chain_data_dir: dir.path().to_path_buf(),
-            genesis_bytes: genesis().to_json_pretty().into_bytes(),
+            genesis_bytes: genesis(AccessMode::Open).to_json_pretty().into_bytes(),
             // A fuzzer is one peer sending as fast as it can: the per-peer throttle would drop
             // nearly every message before it is read.
             config_bytes:
