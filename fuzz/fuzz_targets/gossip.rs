@@ -4,9 +4,11 @@
 //! Asserts that a body that decodes re-encodes to the same bytes; that a peer's filter survives
 //! its own wire form and never forgets an ID put in it (no false negatives); that the inbound
 //! pipeline accounts for every transaction once and asks admission at most once per transaction;
-//! and that the VM's real handlers, fed the same payload, leave the chain as it was and let into
-//! the pool only transactions that pass the stateless checks (a pull request adds nothing, and
-//! an unsolicited pull response is not read).
+//! that the answer to a pull holds only pooled transactions the filter lacks, each once, within
+//! the bytes granted, and that a larger grant only extends it; and that the VM's real handlers,
+//! fed the same payload, leave the chain as it was and let into the pool only transactions that
+//! pass the stateless checks (a pull request adds nothing; a pull response is read when it
+//! answers a pull this node sent, and dropped otherwise).
 #![no_main]
 
 use std::collections::HashSet;
@@ -16,11 +18,42 @@ use kvvm::gossip::bloom::BloomFilter;
 use kvvm::gossip::inbound::{receive_txs, Received};
 use kvvm::gossip::wire::{self, PullResponse, PushTxs};
 use kvvm::ids::TxId;
-use kvvm::tx::Transaction;
-use kvvm_fuzz::{limits, runtime, served_vm, CHAIN_ID};
+use kvvm::tx::{Operation, Transaction, UnsignedTx};
+use kvvm_fuzz::{limits, runtime, served_vm, signer, CHAIN_ID, SIGNERS};
 use libfuzzer_sys::fuzz_target;
 
 const PEER: [u8; 20] = [9; 20];
+/// Validly signed transactions pushed into the served VM's pool before the first input, so a
+/// pull has something to answer with.
+const POOLED: u64 = 12;
+/// The bytes a pull answer may be granted, smallest first: nothing, less than one transaction,
+/// a few, all.
+const GRANTS: [usize; 4] = [0, 60, 600, 1 << 20];
+
+fn fill_pool_once() {
+    static FILLED: std::sync::Once = std::sync::Once::new();
+    FILLED.call_once(|| {
+        let txs = (0..POOLED)
+            .map(|i| {
+                let sender = signer(i as usize % SIGNERS);
+                UnsignedTx {
+                    chain_id: CHAIN_ID,
+                    sender: sender.verifying_key().to_bytes(),
+                    nonce: i / SIGNERS as u64,
+                    ops: vec![Operation::Put {
+                        key: format!("pool-{i}").into_bytes(),
+                        value: vec![i as u8; 8],
+                    }],
+                }
+                .sign(sender)
+            })
+            .map(|signed| Transaction::new(signed).encode())
+            .collect();
+        let gossip = served_vm().vm.gossip().expect("an open chain gossips");
+        let push = wire::encode_prefixed(&PushTxs { txs });
+        runtime().block_on(gossip.on_gossip(b"filler".to_vec(), push));
+    });
+}
 
 /// The inbound pipeline with stateless admission: format, then signature.
 fn receive(txs: Vec<Vec<u8>>) -> Received {
@@ -84,6 +117,7 @@ fn check_pull_request(payload: &[u8]) {
     let Ok(filter) = wire::decode_pull_request(payload) else {
         return;
     };
+    check_pull_answers(&filter);
     let (_, prefix) = wire::get_uvarint(payload).expect("a decoded request has a prefix");
     let wire_form = filter.to_wire();
     let encoded = wire::encode_prefixed(&wire::PullRequest {
@@ -108,9 +142,65 @@ fn check_pull_request(payload: &[u8]) {
     );
 }
 
-fn check_pull_response(payload: &[u8]) {
+/// The served VM's answers to `filter` under each of [`GRANTS`].
+fn check_pull_answers(filter: &BloomFilter) {
+    let gossip = served_vm().vm.gossip().expect("an open chain gossips");
+    let max_tx_bytes = limits().max_tx_bytes as usize;
+    let mut previous: Vec<Vec<u8>> = Vec::new();
+    for grant in GRANTS {
+        let answer = gossip.pull_answer(filter, grant);
+        let mut ids = HashSet::new();
+        for bytes in &answer {
+            let tx =
+                Transaction::decode(bytes, max_tx_bytes).expect("a pooled transaction decodes");
+            assert!(
+                !filter.contains(&tx.id),
+                "answered a transaction the filter holds"
+            );
+            assert!(ids.insert(tx.id), "answered {} twice", tx.id);
+        }
+        if !answer.is_empty() {
+            let encoded = wire::encode_response(&PullResponse {
+                txs: answer.clone(),
+            });
+            assert!(
+                encoded.len() <= grant,
+                "an answer of {} bytes for a grant of {grant}",
+                encoded.len()
+            );
+        }
+        assert!(
+            answer.starts_with(&previous),
+            "a larger grant changed the answer instead of extending it"
+        );
+        previous = answer;
+    }
+    // Complete: under a grant that holds the whole pool, the answer is every pooled transaction
+    // the filter lacks.
+    let nothing_known = BloomFilter::for_items(1, [0; 32]);
+    let pool = gossip.pull_answer(&nothing_known, 1 << 20);
+    assert!(pool.len() as u64 >= POOLED, "the pool lost its filler");
+    let whole = wire::encode_response(&PullResponse { txs: pool.clone() }).len();
+    if whole + max_tx_bytes < 1 << 20 {
+        let lacking: Vec<Vec<u8>> = pool
+            .into_iter()
+            .filter(|bytes| {
+                let tx =
+                    Transaction::decode(bytes, max_tx_bytes).expect("a pooled transaction decodes");
+                !filter.contains(&tx.id)
+            })
+            .collect();
+        assert_eq!(
+            previous, lacking,
+            "a pull answer left out what the filter lacks"
+        );
+    }
+}
+
+/// Returns how many transactions pass the stateless checks.
+fn check_pull_response(payload: &[u8]) -> usize {
     let Ok(response) = wire::decode_pull_response(payload, limits().max_tx_bytes as usize) else {
-        return;
+        return 0;
     };
     assert_eq!(
         wire::encode_response(&response),
@@ -118,7 +208,7 @@ fn check_pull_response(payload: &[u8]) {
         "decode∘encode is not the identity"
     );
     let PullResponse { txs } = response;
-    receive(txs);
+    receive(txs).admitted
 }
 
 /// The VM's own App* handlers on the same payload: the chain stays as it was, and the pool grows
@@ -135,7 +225,18 @@ fn deliver(kind: u8, payload: &[u8], may_admit: usize) {
                     .on_request(PEER.to_vec(), 1, None, payload.to_vec())
                     .await
             }
-            _ => gossip.on_response(PEER.to_vec(), 1, payload.to_vec()).await,
+            _ => {
+                // Half the responses answer a pull this node sent (then they are read), half
+                // arrive unasked (then they are dropped).
+                let asked = if payload.len() % 2 == 0 {
+                    gossip.start_pull(&PEER)
+                } else {
+                    None
+                };
+                gossip
+                    .on_response(PEER.to_vec(), asked.unwrap_or(2), payload.to_vec())
+                    .await
+            }
         }
     });
     let after = served.vm.health().expect("a healthy VM");
@@ -148,6 +249,7 @@ fn deliver(kind: u8, payload: &[u8], may_admit: usize) {
 }
 
 fuzz_target!(|data: &[u8]| {
+    fill_pool_once();
     let Some((&kind, payload)) = data.split_first() else {
         return;
     };
@@ -158,10 +260,7 @@ fuzz_target!(|data: &[u8]| {
             check_pull_request(payload);
             0
         }
-        _ => {
-            check_pull_response(payload);
-            0
-        }
+        _ => check_pull_response(payload),
     };
     deliver(kind, payload, may_admit);
 });

@@ -171,6 +171,25 @@ impl Gossip {
     }
 }
 
+/// The pull paths a node without an outbound channel never takes by itself, for the gossip fuzz
+/// target: the answer to a pull, and an outstanding pull so a response is read.
+#[cfg(feature = "fuzzing")]
+impl Gossip {
+    /// What `on_request` sends for `filter` when `budget` bytes are granted, without sending it.
+    pub fn pull_answer(&self, filter: &bloom::BloomFilter, budget: usize) -> Vec<Vec<u8>> {
+        self.shared.missing_from(filter, budget)
+    }
+
+    /// Records a pull to `peer` as the pull loop does; its ID, or `None` while `peer` may not be
+    /// asked.
+    pub fn start_pull(&self, peer: &[u8]) -> Option<u32> {
+        self.shared
+            .pulls
+            .lock()
+            .start(peer, std::time::Instant::now())
+    }
+}
+
 impl Shared {
     /// Connected peers a message may go to: never this node, never `except`.
     fn targets(&self, except: Option<&[u8]>) -> Vec<Vec<u8>> {

@@ -50,7 +50,7 @@ impl Pulls {
 
     /// A fresh request ID for asking `peer`, or `None` while it may not be asked or too many
     /// requests are outstanding.
-    fn start(&mut self, peer: &[u8], now: Instant) -> Option<u32> {
+    pub(super) fn start(&mut self, peer: &[u8], now: Instant) -> Option<u32> {
         self.expire(now);
         if self.outstanding.len() >= MAX_OUTSTANDING_PULLS || !self.may_ask(peer, now) {
             return None;
