@@ -151,15 +151,19 @@ fn the_plan_takes_accounts_in_turn_from_their_next_nonces() {
         tx.verify_signature().unwrap();
         assert_eq!(tx.ops().len(), 2);
     }
-    let keys: std::collections::HashSet<Vec<u8>> = decoded
-        .iter()
+    let keys = keys_written(&decoded);
+    assert_eq!(keys.len(), 14, "every put writes a key of its own");
+}
+
+/// The distinct keys `txs` put or delete.
+fn keys_written(txs: &[Transaction]) -> std::collections::HashSet<Vec<u8>> {
+    txs.iter()
         .flat_map(|tx| {
             tx.ops()
                 .iter()
                 .filter_map(|op| op.key().map(<[u8]>::to_vec))
         })
-        .collect();
-    assert_eq!(keys.len(), 14, "every put writes a key of its own");
+        .collect()
 }
 
 #[test]
@@ -170,14 +174,7 @@ fn a_single_writer_rewrites_one_key_with_changing_values() {
         .iter()
         .map(|s| Transaction::decode(&s.bytes.0, usize::MAX).unwrap())
         .collect();
-    let keys: std::collections::HashSet<Vec<u8>> = decoded
-        .iter()
-        .flat_map(|tx| {
-            tx.ops()
-                .iter()
-                .filter_map(|op| op.key().map(<[u8]>::to_vec))
-        })
-        .collect();
+    let keys = keys_written(&decoded);
     assert_eq!(keys.len(), 1);
     let values: std::collections::HashSet<Vec<u8>> = decoded
         .iter()
