@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use http_front::HttpFront;
 use kvvm::tx::{Operation, Transaction};
+use kvvm_proto::vm as pb;
 use kvvm_rpc::client::HttpClient;
 use kvvm_rpc::types::{codes, Hex32, HexBytes, KvBytes};
 use kvvm_rpc::KvvmApiClient;
@@ -1224,4 +1225,88 @@ async fn load_client_counts_every_transaction_accepted_and_reports_latencies() {
         idle["runs"][0]["txsPerBlockMax"], 1,
         "one at a time: {idle:#}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pruning_node_says_which_blocks_it_pruned() {
+    const KEEP: u64 = 16;
+    let mut n = node_with_config(br#"{"minBlockGapMs": 0, "keepBlocks": 16}"#).await;
+    let mut blocks = Vec::new();
+    for nonce in 0..KEEP + 4 {
+        let tx = signed(2, nonce, vec![put(&format!("k{nonce}"), "v")]);
+        n.client.submit_tx(hex_tx(&tx)).await.unwrap();
+        let height = n
+            .plugin
+            .produce_block(Duration::from_secs(10))
+            .await
+            .unwrap();
+        let block = n.client.block_by_height(height).await.unwrap().unwrap();
+        assert_eq!(block.tx_ids, vec![Hex32(tx.id.0)]);
+        blocks.push((height, block.id, tx.id));
+    }
+    let tip = blocks.last().unwrap().0;
+    let oldest = tip - KEEP;
+    let history = n.client.chain_info().await.unwrap().block_history;
+    assert_eq!(
+        (history.keep_blocks, history.oldest_block_height),
+        (KEEP, oldest)
+    );
+
+    for (height, id, tx_id) in blocks {
+        let status = n.client.tx_status(Hex32(tx_id.0)).await.unwrap();
+        let by_id = n.client.block_by_id(id).await;
+        let by_height = n.client.block_by_height(height).await;
+        let grpc = n
+            .plugin
+            .vm
+            .get_block(pb::GetBlockRequest { id: id.0.to_vec() })
+            .await
+            .unwrap()
+            .into_inner();
+        if height < oldest {
+            assert_eq!(
+                code_of(by_id.unwrap_err()),
+                codes::PRUNED,
+                "height {height}"
+            );
+            assert_eq!(code_of(by_height.unwrap_err()), codes::PRUNED);
+            assert_eq!(status.status, TxStatus::Unknown);
+            assert!(status.reason.unwrap().contains("pruned"));
+            assert_eq!(grpc.err, pb::Error::NotFound as i32);
+        } else {
+            assert_eq!(by_id.unwrap().unwrap().height, height);
+            assert_eq!(by_height.unwrap().unwrap().id, id);
+            assert_eq!(status.status, TxStatus::Accepted);
+            assert_eq!(grpc.err, pb::Error::Unspecified as i32);
+        }
+        // The height index answers at every height: the node's calls rely on it.
+        let at = n
+            .plugin
+            .vm
+            .get_block_id_at_height(pb::GetBlockIdAtHeightRequest { height })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(at.blk_id, id.0.to_vec());
+    }
+    let genesis = n.client.block_by_height(0).await.unwrap();
+    assert!(genesis.is_some(), "genesis is never pruned");
+    n.plugin.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_keep_blocks_below_its_floor_is_refused_at_initialize() {
+    let data = tempfile::tempdir().unwrap();
+    let mut plugin = spawn_plugin().await;
+    let refused = plugin
+        .vm
+        .initialize(init_request(
+            data.path(),
+            &genesis_bytes(),
+            br#"{"keepBlocks": 15}"#,
+        ))
+        .await
+        .unwrap_err();
+    assert!(refused.message().contains("keepBlocks"), "{refused:?}");
+    plugin.stop().await;
 }

@@ -40,10 +40,10 @@ pub fn http_client(url: &str) -> Result<HttpClient, ClientError> {
 mod tests {
     use super::*;
     use crate::{
-        codes, rpc_error, AccessView, AccountView, BlockRef, BlockView, ChainInfo, EntryView,
-        Hex32, HexBytes, KvBytes, KvvmApiServer, LimitsView, ListPage, MempoolLimitsView,
-        NonceView, QuotaView, RoleView, RpcLimitsView, SigningBytesView, SubmitItem, SubmitResult,
-        TxStatus, TxStatusView, UnsignedTxRequest,
+        codes, rpc_error, AccessView, AccountView, BlockHistoryView, BlockRef, BlockView,
+        ChainInfo, EntryView, Hex32, HexBytes, KvBytes, KvvmApiServer, LimitsView, ListPage,
+        MempoolLimitsView, NonceView, QuotaView, RoleView, RpcLimitsView, SigningBytesView,
+        SubmitItem, SubmitResult, TxStatus, TxStatusView, UnsignedTxRequest,
     };
     use jsonrpsee::core::client::ClientT;
     use jsonrpsee::core::params::{ArrayParams, ObjectParams};
@@ -179,6 +179,10 @@ mod tests {
                     max_future_nonces: 4,
                     max_waiting_txs: 5,
                     waiting_ttl_ms: 6,
+                },
+                block_history: BlockHistoryView {
+                    keep_blocks: 2048,
+                    oldest_block_height: 17,
                 },
                 rpcchainvm_protocol: 44,
                 vm_version: "0.1.0".into(),

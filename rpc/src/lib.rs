@@ -42,7 +42,8 @@ pub use client::{http_client, ClientError};
 pub use error::Error;
 pub use types::{codes, rpc_error, DecodeError, Hex32, HexBytes, KvBytes};
 pub use views::{
-    AccessView, AccountView, BlockRef, BlockStatus, BlockView, ChainInfo, EntryView, ErrorView,
-    LimitsView, ListPage, MempoolLimitsView, NonceView, OpArg, QuotaView, RoleView, RpcLimitsView,
-    SigningBytesView, SubmitItem, SubmitResult, TxStatus, TxStatusView, UnsignedTxRequest,
+    AccessView, AccountView, BlockHistoryView, BlockRef, BlockStatus, BlockView, ChainInfo,
+    EntryView, ErrorView, LimitsView, ListPage, MempoolLimitsView, NonceView, OpArg, QuotaView,
+    RoleView, RpcLimitsView, SigningBytesView, SubmitItem, SubmitResult, TxStatus, TxStatusView,
+    UnsignedTxRequest,
 };

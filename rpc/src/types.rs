@@ -350,6 +350,9 @@ pub mod codes {
     pub const NOT_ALLOWED: i32 = 1013;
     /// The transaction would grow the sender's stored keys or bytes past its quota.
     pub const QUOTA_EXCEEDED: i32 = 1014;
+    /// The block was accepted, but this node pruned its body (`keepBlocks`); another node may
+    /// still serve it.
+    pub const PRUNED: i32 = 1015;
     /// The answer would exceed the response limit (jsonrpsee's code for an oversized response).
     pub const RESPONSE_TOO_BIG: i32 = jsonrpsee::types::error::OVERSIZED_RESPONSE_CODE;
     /// Parameters do not decode (JSON-RPC's code, also used by jsonrpsee).

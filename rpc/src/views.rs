@@ -67,7 +67,8 @@ pub struct TxStatusView {
     /// Id of the including block, once accepted.
     #[serde(default)]
     pub block_id: Option<Hex32>,
-    /// Why it was rejected or dropped.
+    /// Why it was rejected or dropped; for an unknown one on a node that prunes blocks, that it
+    /// may have been accepted in a pruned block.
     #[serde(default)]
     pub reason: Option<String>,
 }
@@ -249,6 +250,17 @@ pub struct RpcLimitsView {
     pub work_queue: u32,
 }
 
+/// Which accepted blocks one node serves: its chain config (`keepBlocks`) and what it pruned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockHistoryView {
+    /// Block bodies kept behind the last accepted one; 0: every block is kept.
+    pub keep_blocks: u64,
+    /// The lowest height above genesis whose block this node serves; below it, blocks other than
+    /// genesis are pruned (1015).
+    pub oldest_block_height: u64,
+}
+
 /// What one node's mempool holds: its chain config (`mempool*`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -288,6 +300,8 @@ pub struct ChainInfo {
     pub rpc_limits: RpcLimitsView,
     /// This node's mempool limits (each node's operator sets its own).
     pub mempool_limits: MempoolLimitsView,
+    /// Which accepted blocks this node still serves (each node's operator sets its own).
+    pub block_history: BlockHistoryView,
     /// rpcchainvm protocol version the plugin speaks.
     pub rpcchainvm_protocol: u32,
     /// Version of the kvvm plugin.

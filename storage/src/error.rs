@@ -38,6 +38,10 @@ pub enum StorageError {
     /// Blocks are accepted strictly one height after another.
     #[error("accepted block height {got} does not follow the last accepted height (expected {expected})")]
     HeightGap { expected: u64, got: u64 },
+
+    /// Blocks are pruned oldest first, one height after another, and never the one being accepted.
+    #[error("pruning block height {got} out of order (expected {expected}, below the block being accepted)")]
+    PruneOrder { expected: u64, got: u64 },
 }
 
 impl StorageError {

@@ -18,6 +18,6 @@ pub mod store;
 pub use error::StorageError;
 pub use lattice::{access_element, entry_element, nonce_element, LtHash};
 pub use store::{
-    AcceptBatch, Account, AccountId, BlockId, BlockStatus, ChainStore, Entry, GenesisState, Quota,
-    Role, StoreOptions, Usage, SCHEMA_VERSION,
+    AcceptBatch, Account, AccountId, BlockId, BlockStatus, ChainStore, Entry, GenesisState,
+    PrunedBlock, Quota, Role, StoreOptions, Usage, SCHEMA_VERSION,
 };

@@ -75,6 +75,8 @@ mod meta {
     pub(super) const GENESIS_HASH: &[u8] = b"genesis_hash";
     pub(super) const SCHEMA_VERSION: &[u8] = b"schema_version";
     pub(super) const LATTICE: &[u8] = b"lattice";
+    /// The lowest height above genesis whose block body is kept (u64 LE); absent: nothing pruned.
+    pub(super) const OLDEST_BLOCK_HEIGHT: &[u8] = b"oldest_block_height";
 }
 
 /// What consensus decided about a block, and at which height, so a late `GetBlock` can still answer for a block the
@@ -418,6 +420,7 @@ impl ChainStore {
             meta::LATTICE,
             accepted.lattice.to_bytes(),
         );
+        self.prune_blocks(&mut batch, accepted.height, &accepted.pruned)?;
         let pruned = self.prune_rejected(
             &mut batch,
             accepted
@@ -432,34 +435,11 @@ impl ChainStore {
             entry_writes = accepted.entry_writes.len(),
             nonce_writes = accepted.nonce_writes.len(),
             pruned_rejected = pruned,
+            pruned_blocks = accepted.pruned.len(),
             state_root = ?accepted.lattice,
             "block accepted"
         );
         Ok(())
-    }
-
-    /// Adds to `batch` the deletion of every rejected-status record below `below_height`; returns how many.
-    fn prune_rejected(&self, batch: &mut WriteBatch, below_height: u64) -> Result<usize> {
-        let index_cf = self.cf(cf::REJECTED_BY_HEIGHT);
-        let status_cf = self.cf(cf::STATUS);
-        let bound = below_height.to_be_bytes();
-        let mut pruned = 0;
-        for item in self.inner.db.iterator_cf(index_cf, IteratorMode::Start) {
-            let (key, _) = item?;
-            if key.len() != 8 + 32 {
-                return Err(StorageError::Corrupt {
-                    what: "rejected-by-height index key",
-                    reason: format!("{} bytes, expected 40", key.len()),
-                });
-            }
-            if key[..8] >= bound[..] {
-                break;
-            }
-            batch.delete_cf(status_cf, &key[8..]);
-            batch.delete_cf(index_cf, &key);
-            pruned += 1;
-        }
-        Ok(pruned)
     }
 
     /// Records that consensus rejected block `id` at `height`.
@@ -550,13 +530,14 @@ impl Drop for Inner {
 
 mod accounts;
 mod codec;
+mod history;
 mod options;
 mod records;
 mod scan;
 
 pub use accounts::account_access_element;
 pub use options::StoreOptions;
-pub use records::{AcceptBatch, Account, Entry, GenesisState, Quota, Role, Usage};
+pub use records::{AcceptBatch, Account, Entry, GenesisState, PrunedBlock, Quota, Role, Usage};
 
 #[cfg(test)]
 mod crash_tests;

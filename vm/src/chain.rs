@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use kvvm_genesis::{ChainLimits, Genesis};
 use kvvm_storage::lattice::LtHash;
-use kvvm_storage::{AcceptBatch, BlockStatus, ChainStore};
+use kvvm_storage::{AcceptBatch, BlockStatus, ChainStore, PrunedBlock};
 
 use crate::access::AccessRules;
 use crate::block::Block;
@@ -20,6 +20,10 @@ use crate::error::ChainError;
 use crate::execute::{ApplyError, BlockExecutor, StateDiff, StateView};
 use crate::ids::BlockId;
 use crate::tx::VerifiedSignatures;
+
+/// Block bodies one accept prunes at most: pruning turned on for a long chain spreads its
+/// deletions over the following blocks instead of stalling one accept.
+pub const MAX_PRUNED_PER_ACCEPT: u64 = 64;
 
 /// How far ahead of this node's clock a block timestamp may be.
 pub const MAX_FUTURE_DRIFT_MS: u64 = 10_000;
@@ -73,6 +77,8 @@ pub struct Chain {
     last_accepted_lattice: LtHash,
     processing: HashMap<BlockId, ProcessingBlock>,
     preferred: BlockId,
+    /// Accepted block bodies kept behind the last accepted one; 0 keeps every body.
+    keep_blocks: u64,
 }
 
 impl Chain {
@@ -95,7 +101,15 @@ impl Chain {
             last_accepted,
             last_accepted_lattice: lattice,
             processing: HashMap::new(),
+            keep_blocks: 0,
         }
+    }
+
+    /// This chain, pruning accepted block bodies more than `keep_blocks` heights behind the last
+    /// accepted block (0 keeps them all; the operator's `keepBlocks`).
+    pub fn keeping_blocks(mut self, keep_blocks: u64) -> Self {
+        self.keep_blocks = keep_blocks;
+        self
     }
 
     pub fn last_accepted(&self) -> &Arc<Block> {
@@ -288,11 +302,46 @@ impl Chain {
         }
         let block = pending.block.clone();
         let diff = pending.diff.clone();
-        self.store.accept(accept_batch(&block, &diff))?;
+        let pruned = self.blocks_to_prune(block.height)?;
+        self.store.accept(accept_batch(&block, &diff, pruned))?;
         self.processing.remove(id);
         self.last_accepted = block.clone();
         self.last_accepted_lattice = diff.lattice.clone();
         Ok(block)
+    }
+
+    /// The oldest kept bodies that accepting a block at `accepting` leaves more than
+    /// `keep_blocks` heights behind, at most [`MAX_PRUNED_PER_ACCEPT`]; genesis is always kept.
+    fn blocks_to_prune(&self, accepting: u64) -> Result<Vec<PrunedBlock>, ChainError> {
+        if self.keep_blocks == 0 {
+            return Ok(Vec::new());
+        }
+        let oldest = self.store.oldest_block_height()?;
+        let end = accepting
+            .saturating_sub(self.keep_blocks)
+            .min(oldest.saturating_add(MAX_PRUNED_PER_ACCEPT));
+        (oldest..end)
+            .map(|height| {
+                let missing = |what: &str| ChainError::Prune {
+                    height,
+                    reason: format!("its {what} is missing"),
+                };
+                let id = self
+                    .store
+                    .block_id_at_height(height)?
+                    .ok_or_else(|| missing("height record"))?;
+                let bytes = self.store.block(&id)?.ok_or_else(|| missing("body"))?;
+                let block = Block::decode(&bytes, usize::MAX).map_err(|e| ChainError::Prune {
+                    height,
+                    reason: e.to_string(),
+                })?;
+                Ok(PrunedBlock {
+                    height,
+                    block_id: id,
+                    tx_ids: block.txs.iter().map(|t| t.id.0).collect(),
+                })
+            })
+            .collect()
     }
 
     /// Drops a processing block. Unknown IDs are not an error: the node only rejects blocks it
@@ -331,7 +380,7 @@ impl Chain {
     }
 }
 
-fn accept_batch(block: &Block, diff: &StateDiff) -> AcceptBatch {
+fn accept_batch(block: &Block, diff: &StateDiff, pruned: Vec<PrunedBlock>) -> AcceptBatch {
     AcceptBatch {
         block_id: block.id.0,
         height: block.height,
@@ -345,6 +394,7 @@ fn accept_batch(block: &Block, diff: &StateDiff) -> AcceptBatch {
         account_writes: diff.accounts.iter().map(|(a, r)| (*a, *r)).collect(),
         tx_ids: block.txs.iter().map(|t| t.id.0).collect(),
         lattice: diff.lattice.clone(),
+        pruned,
     }
 }
 

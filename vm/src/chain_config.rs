@@ -102,6 +102,9 @@ struct LogFilter;
 /// On or off; JSON `true` or `false` (anything else fails to parse, naming the field).
 struct Switch;
 
+/// Zero (the feature is off), or a whole number within the range.
+struct ZeroOr(RangeInclusive<u64>);
+
 fn within<T: TryFrom<u64>>(
     field: &'static str,
     value: u64,
@@ -133,6 +136,29 @@ impl<T: Setting<Raw = u64> + TryFrom<u64>> Rule<T> for Bytes {
     }
     fn describe(&self) -> String {
         format!("{}–{}", in_units(*self.0.start()), in_units(*self.0.end()))
+    }
+}
+
+impl<T: Setting<Raw = u64> + TryFrom<u64>> Rule<T> for ZeroOr {
+    fn check(&self, field: &'static str, raw: u64) -> Result<T, ConfigError> {
+        if raw == 0 {
+            return within(field, 0, &(0..=0));
+        }
+        within(field, raw, &self.0).map_err(|_| ConfigError::Field {
+            field,
+            reason: format!(
+                "{raw} is neither 0 nor within {}..={}",
+                self.0.start(),
+                self.0.end()
+            ),
+        })
+    }
+    fn describe(&self) -> String {
+        format!(
+            "0 (off), or {}–{}",
+            grouped(*self.0.start()),
+            grouped(*self.0.end())
+        )
     }
 }
 
@@ -287,6 +313,10 @@ chain_config! {
             "refused/dropped transactions whose reason the status call remembers";
         dbLockWaitMs => db_lock_wait_ms: u64 = 30_000, Int(0..=600_000),
             "how long Initialize waits for an exiting kvvm to release the chain database";
+        // Consensus reads no accepted body below the last accepted block (proposervm keeps its
+        // own copy of each); the floor only keeps a little history for clients.
+        keepBlocks => keep_blocks: u64 = 0, ZeroOr(16..=1_000_000_000_000),
+            "accepted block bodies kept behind the last accepted one; older ones (and their transactions' index entries) are pruned (docs/operations.md)";
         verifyStateOnStart => verify_state_on_start: bool = true, Switch,
             "Initialize reads every entry and nonce back and checks them against the state root (a scan of the state; docs/reliability.md)";
         logLevel => log_level: String = String::from("info"), LogFilter,

@@ -97,6 +97,8 @@ pub enum ChainError {
     ParentNotAccepted { id: BlockId, parent: BlockId },
     #[error("nothing to build: no executable transactions are pending")]
     NothingToBuild,
+    #[error("cannot prune the accepted block at height {height}: {reason}")]
+    Prune { height: u64, reason: String },
     #[error("storage: {0}")]
     Storage(#[from] kvvm_storage::StorageError),
 }

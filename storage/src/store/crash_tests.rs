@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::lattice::{entry_element, nonce_element};
 
 /// Set in the child process to the store directory it should write to.
 const CHILD_ENV: &str = "KVVM_STORAGE_CRASH_CHILD";
@@ -143,6 +144,7 @@ fn run_child(dir: &Path) {
                 account_writes: vec![],
                 tx_ids: vec![],
                 lattice,
+                pruned: vec![],
             })
             .unwrap();
     }

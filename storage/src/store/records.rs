@@ -139,6 +139,17 @@ pub struct AcceptBatch {
     /// IDs of the block's transactions, indexed so a transaction's status can name its block.
     pub tx_ids: Vec<[u8; 32]>,
     pub lattice: LtHash,
+    /// Older accepted blocks whose bodies (and transaction index entries) the same batch deletes,
+    /// lowest first, continuing from [`crate::ChainStore::oldest_block_height`].
+    pub pruned: Vec<PrunedBlock>,
+}
+
+/// An accepted block to prune: its body goes, its height and status records stay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrunedBlock {
+    pub height: u64,
+    pub block_id: BlockId,
+    pub tx_ids: Vec<[u8; 32]>,
 }
 
 /// The state at height 0, written once by [`ChainStore::write_genesis`].

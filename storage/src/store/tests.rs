@@ -1,6 +1,7 @@
 use tempfile::TempDir;
 
 use super::*;
+use crate::lattice::{entry_element, nonce_element};
 
 const ALICE: AccountId = [0xa1; 32];
 const BOB: AccountId = [0xb0; 32];
@@ -60,6 +61,7 @@ fn empty_accept(store: &ChainStore, height: u64) {
             account_writes: vec![],
             tx_ids: vec![],
             lattice: store.lattice().unwrap(),
+            pruned: vec![],
         })
         .unwrap();
 }
@@ -83,6 +85,7 @@ fn fresh_store_is_uninitialized() {
             account_writes: vec![],
             tx_ids: vec![],
             lattice: LtHash::identity(),
+            pruned: vec![],
         }),
         Err(StorageError::NotInitialized)
     ));
@@ -169,6 +172,7 @@ fn accept_persists_the_whole_block_effect() {
                 account_writes: vec![],
                 tx_ids: vec![[0x71; 32], [0x72; 32]],
                 lattice: lattice.clone(),
+                pruned: vec![],
             })
             .unwrap();
     }
@@ -228,6 +232,7 @@ fn accept_out_of_height_order_is_refused_and_writes_nothing() {
             account_writes: vec![],
             tx_ids: vec![],
             lattice: LtHash::of_element(b"anything"),
+            pruned: vec![],
         });
         assert!(
             matches!(result, Err(StorageError::HeightGap { expected: 1, got }) if got == height),
@@ -449,6 +454,7 @@ fn account_records_are_kept_read_back_and_their_access_rules_are_in_the_lattice(
             account_writes: vec![(ALICE, Account::default()), (BOB, bob)],
             tx_ids: vec![],
             lattice: lattice.clone(),
+            pruned: vec![],
         })
         .unwrap();
     assert_eq!(store.account(&BOB).unwrap(), bob);
@@ -526,4 +532,48 @@ fn a_corrupt_account_record_is_an_error_naming_it() {
         ),
         "{err}"
     );
+}
+
+#[test]
+fn pruned_blocks_must_continue_from_the_oldest_kept_one_or_nothing_is_written() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    store.write_genesis(genesis(vec![])).unwrap();
+    for height in 1..=3 {
+        empty_accept(&store, height);
+    }
+    let batch = |pruned_height: u64| AcceptBatch {
+        block_id: block_id(4),
+        height: 4,
+        block_bytes: b"block 4".to_vec(),
+        entry_writes: vec![],
+        nonce_writes: vec![],
+        account_writes: vec![],
+        tx_ids: vec![],
+        lattice: store.lattice().unwrap(),
+        pruned: vec![PrunedBlock {
+            height: pruned_height,
+            block_id: block_id(pruned_height),
+            tx_ids: vec![],
+        }],
+    };
+    for wrong in [0, 2, 4] {
+        assert!(matches!(
+            store.accept(batch(wrong)),
+            Err(StorageError::PruneOrder { expected: 1, got }) if got == wrong
+        ));
+        assert_eq!(store.last_accepted().unwrap(), Some((block_id(3), 3)));
+        assert!(store.block(&block_id(1)).unwrap().is_some());
+    }
+    store.accept(batch(1)).unwrap();
+    assert_eq!(store.oldest_block_height().unwrap(), 2);
+    assert_eq!(store.block(&block_id(1)).unwrap(), None);
+    assert_eq!(store.block_id_at_height(1).unwrap(), Some(block_id(1)));
+    assert!(
+        store.block(&block_id(0)).unwrap().is_some(),
+        "genesis stays"
+    );
+    // The record survives a reopen.
+    drop(store);
+    assert_eq!(open(&dir).oldest_block_height().unwrap(), 2);
 }

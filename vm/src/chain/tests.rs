@@ -261,3 +261,81 @@ fn an_assembled_block_verified_with_its_diff_accepts_to_the_same_state_as_one_ex
     ));
     reused.chain.verify_assembled(child, child_diff).unwrap();
 }
+
+/// Accepts one block with one put by signer 2 (nonce `nonce`); returns it.
+fn accept_next(f: &mut Fixture, nonce: u64) -> Arc<Block> {
+    let tip = f.chain.last_accepted().id;
+    let block = f.block_on(&tip, vec![put(2, nonce, &format!("k{nonce}"), "v")]);
+    let id = block.id;
+    f.chain.verify(block).unwrap();
+    f.chain.accept(&id).unwrap()
+}
+
+#[test]
+fn pruning_drops_old_bodies_and_their_transactions_but_keeps_heights_statuses_and_genesis() {
+    let mut f = fixture();
+    f.chain = f.chain.keeping_blocks(3);
+    let genesis = f.chain.last_accepted().clone();
+    let accepted: Vec<Arc<Block>> = (0..8).map(|nonce| accept_next(&mut f, nonce)).collect();
+    let store = f.chain.store.clone();
+    // After height 8, bodies 3 heights behind it (5, 6, 7) and the tip stay; 1–4 are pruned.
+    assert_eq!(store.oldest_block_height().unwrap(), 5);
+    for block in &accepted {
+        let kept = block.height >= 5;
+        assert_eq!(
+            f.chain.block(&block.id).unwrap().is_some(),
+            kept,
+            "height {}",
+            block.height
+        );
+        assert_eq!(
+            store.tx_location(&block.txs[0].id.0).unwrap().is_some(),
+            kept,
+            "transaction index at height {}",
+            block.height
+        );
+        assert_eq!(
+            store.block_id_at_height(block.height).unwrap(),
+            Some(block.id.0)
+        );
+        assert_eq!(
+            store.block_status(block.id.as_bytes()).unwrap(),
+            Some(BlockStatus::Accepted {
+                height: block.height
+            })
+        );
+    }
+    assert!(
+        f.chain.block(&genesis.id).unwrap().is_some(),
+        "genesis is kept"
+    );
+    // The state is untouched by pruning: the first block's write is still there.
+    assert_eq!(
+        f.value_at(&f.chain.last_accepted().id, "k0"),
+        Some(b"v".to_vec())
+    );
+}
+
+#[test]
+fn pruning_turned_on_late_catches_up_a_bounded_number_of_blocks_per_accept() {
+    let mut f = fixture();
+    let past = MAX_PRUNED_PER_ACCEPT + 6;
+    for nonce in 0..past {
+        accept_next(&mut f, nonce);
+    }
+    assert_eq!(
+        f.chain.store.oldest_block_height().unwrap(),
+        1,
+        "keeps all by default"
+    );
+    f.chain = f.chain.keeping_blocks(3);
+    accept_next(&mut f, past);
+    assert_eq!(
+        f.chain.store.oldest_block_height().unwrap(),
+        1 + MAX_PRUNED_PER_ACCEPT
+    );
+    accept_next(&mut f, past + 1);
+    // Caught up: the last accepted height minus 3.
+    let tip = f.chain.last_accepted().height;
+    assert_eq!(f.chain.store.oldest_block_height().unwrap(), tip - 3);
+}

@@ -215,6 +215,7 @@ fn accept_and_recount(view: &StateView, executor: BlockExecutor) -> ChainStore {
             account_writes: diff.accounts.clone().into_iter().collect(),
             tx_ids: vec![],
             lattice: diff.lattice.clone(),
+            pruned: vec![],
         })
         .unwrap();
     assert_eq!(store.recompute_lattice().unwrap(), diff.lattice);

@@ -114,7 +114,8 @@ pub fn open(
         signatures.clone(),
         clock.clone(),
     )
-    .map_err(|e| named_if_damage(&db_path, e))?;
+    .map_err(|e| named_if_damage(&db_path, e))?
+    .keeping_blocks(config.keep_blocks);
     if config.verify_state_on_start {
         verify_state(&store).map_err(|e| named_if_damage(&db_path, e))?;
     }

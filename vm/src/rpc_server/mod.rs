@@ -16,9 +16,9 @@ use jsonrpsee::types::ErrorObjectOwned;
 use kvvm_rpc::types::{codes, rpc_error, Hex32, HexBytes, KvBytes};
 use kvvm_rpc::KvvmApiServer;
 use kvvm_rpc::{
-    AccountView, BlockRef, BlockStatus, BlockView, ChainInfo, EntryView, ErrorView, LimitsView,
-    ListPage, NonceView, SigningBytesView, SubmitItem, SubmitResult, TxStatus, TxStatusView,
-    UnsignedTxRequest,
+    AccountView, BlockHistoryView, BlockRef, BlockStatus, BlockView, ChainInfo, EntryView,
+    ErrorView, LimitsView, ListPage, NonceView, SigningBytesView, SubmitItem, SubmitResult,
+    TxStatus, TxStatusView, UnsignedTxRequest,
 };
 use kvvm_storage::Entry;
 
@@ -264,13 +264,31 @@ fn block_view(block: &Block, status: BlockStatus) -> BlockView {
 }
 
 fn accepted_block(chain: &OpenChain, id: &BlockId) -> RpcResult<Option<BlockView>> {
-    match chain.store().block(id.as_bytes()).map_err(internal)? {
+    let store = chain.store();
+    match store.block(id.as_bytes()).map_err(internal)? {
         Some(bytes) => {
             let block = Block::decode(&bytes, usize::MAX).map_err(internal)?;
             Ok(Some(block_view(&block, BlockStatus::Accepted)))
         }
-        None => Ok(None),
+        None => match store.block_status(id.as_bytes()).map_err(internal)? {
+            // Accepted, yet no body: pruned.
+            Some(kvvm_storage::BlockStatus::Accepted { height }) => Err(pruned(chain, height)),
+            _ => Ok(None),
+        },
     }
+}
+
+/// 1015 for the accepted block at `height`, whose body this node no longer keeps.
+fn pruned(chain: &OpenChain, height: u64) -> ErrorObjectOwned {
+    let oldest = chain.store().oldest_block_height().unwrap_or(0);
+    rpc_error(
+        codes::PRUNED,
+        format!(
+            "the block at height {height} was accepted, but this node pruned it: it keeps blocks \
+             from height {oldest} on (keepBlocks = {}); ask a node that keeps them all",
+            chain.config().keep_blocks
+        ),
+    )
 }
 
 #[async_trait]
@@ -297,9 +315,13 @@ impl KvvmApiServer for Api {
 
     async fn tx_status(&self, tx_id: Hex32) -> RpcResult<TxStatusView> {
         let chain = self.chain()?;
-        let state = self
+        let (state, oldest_block_height) = self
             .work
-            .run(move || chain.admission().tx_state(&TxId(tx_id.0)).map_err(internal))
+            .run(move || {
+                let state = chain.admission().tx_state(&TxId(tx_id.0));
+                let oldest = chain.store().oldest_block_height();
+                Ok((state.map_err(internal)?, oldest.map_err(internal)?))
+            })
             .await?;
         let view = |status, block_height, block_id, reason| TxStatusView {
             status,
@@ -314,6 +336,17 @@ impl KvvmApiServer for Api {
             }
             TxState::Rejected { reason } => view(TxStatus::Rejected, None, None, Some(reason)),
             TxState::Dropped { reason } => view(TxStatus::Dropped, None, None, Some(reason)),
+            // A pruned block's transactions leave the index with it: say so rather than nothing.
+            TxState::Unknown if oldest_block_height > 1 => view(
+                TxStatus::Unknown,
+                None,
+                None,
+                Some(format!(
+                    "not known to this node, which pruned the blocks below height \
+                     {oldest_block_height} and their transactions; a node that keeps every block \
+                     can tell whether it was accepted there"
+                )),
+            ),
             TxState::Unknown => view(TxStatus::Unknown, None, None, None),
         })
     }
@@ -453,6 +486,10 @@ impl KvvmApiServer for Api {
             access: views::access_view(&identity.params.access),
             rpc_limits: views::rpc_limits(chain.config()),
             mempool_limits: views::mempool_limits(chain.config()),
+            block_history: BlockHistoryView {
+                keep_blocks: chain.config().keep_blocks,
+                oldest_block_height: chain.store().oldest_block_height().map_err(internal)?,
+            },
             rpcchainvm_protocol: self.protocol,
             vm_version: crate::VERSION.to_string(),
         })
