@@ -1291,6 +1291,22 @@ async fn a_pruning_node_says_which_blocks_it_pruned() {
     }
     let genesis = n.client.block_by_height(0).await.unwrap();
     assert!(genesis.is_some(), "genesis is never pruned");
+    let families = n
+        .plugin
+        .vm
+        .gather(())
+        .await
+        .unwrap()
+        .into_inner()
+        .metric_families;
+    let oldest_metric = families
+        .iter()
+        .find(|f| f.name() == "oldest_block_height")
+        .expect("the oldest_block_height metric");
+    assert_eq!(
+        oldest_metric.metric[0].gauge.as_ref().unwrap().value(),
+        oldest as f64
+    );
     n.plugin.stop().await;
 }
 

@@ -18,6 +18,7 @@ pub struct Metrics {
     pub mempool_waiting_txs: IntGauge,
     pub db_size_bytes: IntGauge,
     pub last_accepted_height: IntGauge,
+    pub oldest_block_height: IntGauge,
     pub gossip_messages_received: IntCounter,
     pub gossip_messages_sent: IntCounter,
     pub gossip_txs_received: IntCounter,
@@ -87,6 +88,10 @@ impl Metrics {
             last_accepted_height: gauge(
                 "last_accepted_height",
                 "Height of the last accepted block",
+            ),
+            oldest_block_height: gauge(
+                "oldest_block_height",
+                "Lowest height above genesis whose block this node keeps (keepBlocks prunes below it)",
             ),
             gossip_messages_received: counter(
                 "gossip_messages_received_total",
