@@ -34,6 +34,7 @@ func TestKvvmNetwork(t *testing.T) {
 	t.Run("g/restricted chain: a stranger is refused, an admin grants a writer", func(t *testing.T) { checkRestrictedChain(t, h) })
 	t.Run("h/kill loop: SIGKILLs of random nodes and plugins under a write stream", func(t *testing.T) { checkKillLoop(t, h) })
 	t.Run("i/a flood of large valid puts: every node keeps accepting blocks", func(t *testing.T) { checkValidLoadFlood(t, h) })
+	t.Run("j/strangers' floods: nonce gaps, bad signatures, oversized reads; honest writes stay live", func(t *testing.T) { checkStrangerAttacks(t, h) })
 }
 
 // TestOlderAvalancheGo runs the same kvvm binary under AvalancheGo v1.14.0, which speaks
