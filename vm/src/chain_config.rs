@@ -182,7 +182,8 @@ impl Rule<String> for LogFilter {
         Ok(raw)
     }
     fn describe(&self) -> String {
-        "a tracing filter of targets, span names and levels (no span field filters)".into()
+        "a tracing filter of targets, span names and levels: ASCII letters, digits and `_:,=-[].`"
+            .into()
     }
 }
 
@@ -502,12 +503,14 @@ mod tests {
 
     #[test]
     fn log_filters_with_field_patterns_are_refused_at_once_and_without_a_panic() {
-        // Two inputs the chain_config_parse fuzz target found, kept among its seeds: compiled as a
+        // Inputs the chain_config_parse fuzz target found, kept among its seeds: compiled as a
         // regular expression, the field pattern of the first took over 30 s; read literally, the
-        // repeated field directives of the second panicked inside tracing-subscriber (debug builds).
+        // repeated field directives of the second panicked inside tracing-subscriber (debug
+        // builds); the third's indented non-ASCII target panicked it in any build.
         for config in [
             &include_bytes!("../../fuzz/seeds/chain_config_parse/slow-log-filter")[..],
             &include_bytes!("../../fuzz/seeds/chain_config_parse/repeated-field-directive")[..],
+            &include_bytes!("../../fuzz/seeds/chain_config_parse/indented-multibyte-target")[..],
         ] {
             let started = std::time::Instant::now();
             let err = ChainConfig::parse(config).unwrap_err();
@@ -523,6 +526,8 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("span field filters"));
+        let spaced = ChainConfig::parse(br#"{"logLevel": "info, kvvm=debug"}"#);
+        assert!(spaced.unwrap_err().to_string().contains("' '"));
         let spans = ChainConfig::parse(br#"{"logLevel": "info,[accept]=debug,kvvm=trace"}"#);
         assert_eq!(spans.unwrap().log_level, "info,[accept]=debug,kvvm=trace");
     }
