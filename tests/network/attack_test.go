@@ -152,34 +152,26 @@ func checkStrangerAttacks(t *testing.T, h *harness) {
 	}
 	var junkSent, junkRefused atomic.Int64
 	var junkOther sync.Map
+	var counter atomic.Uint64
 	measure("bad-signature flood", func(ctx context.Context) {
-		var counter atomic.Uint64
-		var wg sync.WaitGroup
-		for w := 0; w < attackWorkers; w++ {
-			wg.Add(1)
-			go func(w int) {
-				defer wg.Done()
-				for ctx.Err() == nil {
-					batch := make([]string, junkBatch)
-					for i := range batch {
-						batch[i] = junkVariant(template, counter.Add(1))
-					}
-					items, err := attackers[w%2].submitTxs(ctx, batch)
-					if err != nil {
-						continue
-					}
-					for _, item := range items {
-						junkSent.Add(1)
-						if item.Error != nil && item.Error.Code == codeBadSignature {
-							junkRefused.Add(1)
-						} else {
-							junkOther.Store(fmt.Sprintf("%+v", item), true)
-						}
-					}
+		untilDone(ctx, func(ctx context.Context, w int) {
+			batch := make([]string, junkBatch)
+			for i := range batch {
+				batch[i] = junkVariant(template, counter.Add(1))
+			}
+			items, err := attackers[w%2].submitTxs(ctx, batch)
+			if err != nil {
+				return
+			}
+			for _, item := range items {
+				junkSent.Add(1)
+				if item.Error != nil && item.Error.Code == codeBadSignature {
+					junkRefused.Add(1)
+				} else {
+					junkOther.Store(fmt.Sprintf("%+v", item), true)
 				}
-			}(w)
-		}
-		wg.Wait()
+			}
+		})
 	})
 	t.Logf("bad-signature flood: %d sent, %d refused with %d", junkSent.Load(), junkRefused.Load(), codeBadSignature)
 	junkOther.Range(func(k, _ any) bool {
@@ -212,30 +204,22 @@ func checkStrangerAttacks(t *testing.T, h *harness) {
 	var slowest atomic.Int64
 	var readOther sync.Map
 	measure("read-amplification flood", func(ctx context.Context) {
-		var wg sync.WaitGroup
-		for w := 0; w < attackWorkers; w++ {
-			wg.Add(1)
-			go func(w int) {
-				defer wg.Done()
-				for ctx.Err() == nil {
-					began := time.Now()
-					_, err := attackers[w%2].getMany(ctx, keys)
-					if ctx.Err() != nil {
-						return
-					}
-					reads.Add(1)
-					if took := int64(time.Since(began)); took > slowest.Load() {
-						slowest.Store(took)
-					}
-					if errorCode(err) == codeResponseTooBig {
-						tooBig.Add(1)
-					} else {
-						readOther.Store(fmt.Sprint(err), true)
-					}
-				}
-			}(w)
-		}
-		wg.Wait()
+		untilDone(ctx, func(ctx context.Context, w int) {
+			began := time.Now()
+			_, err := attackers[w%2].getMany(ctx, keys)
+			if ctx.Err() != nil {
+				return
+			}
+			reads.Add(1)
+			if took := int64(time.Since(began)); took > slowest.Load() {
+				slowest.Store(took)
+			}
+			if errorCode(err) == codeResponseTooBig {
+				tooBig.Add(1)
+			} else {
+				readOther.Store(fmt.Sprint(err), true)
+			}
+		})
 	})
 	t.Logf("read-amplification flood: %d calls, %d refused with %d, slowest answer %s",
 		reads.Load(), tooBig.Load(), codeResponseTooBig, time.Duration(slowest.Load()).Round(time.Millisecond))
@@ -263,6 +247,22 @@ func checkStrangerAttacks(t *testing.T, h *harness) {
 
 	tip := waitConverged(ctx, t, h)
 	assertSameChain(ctx, t, h, start.Height+1, tip.Height)
+}
+
+// untilDone runs work over and over on attackWorkers goroutines (w is each one's index) until ctx
+// ends, and waits for them.
+func untilDone(ctx context.Context, work func(ctx context.Context, w int)) {
+	var wg sync.WaitGroup
+	for w := 0; w < attackWorkers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				work(ctx, w)
+			}
+		}(w)
+	}
+	wg.Wait()
 }
 
 // junkVariant returns signed with its signature replaced by bytes derived from n: the same
