@@ -1291,14 +1291,7 @@ async fn a_pruning_node_says_which_blocks_it_pruned() {
     }
     let genesis = n.client.block_by_height(0).await.unwrap();
     assert!(genesis.is_some(), "genesis is never pruned");
-    let families = n
-        .plugin
-        .vm
-        .gather(())
-        .await
-        .unwrap()
-        .into_inner()
-        .metric_families;
+    let families = n.plugin.metric_families().await;
     let oldest_metric = families
         .iter()
         .find(|f| f.name() == "oldest_block_height")

@@ -227,13 +227,7 @@ async fn init_sequence_of_the_node_succeeds_and_reports_genesis() {
     assert_eq!(health["processingBlocks"], 0);
     assert_eq!(health["connectedPeers"], 1);
     assert_eq!(health["database"], "ok");
-    let families = plugin
-        .vm
-        .gather(())
-        .await
-        .unwrap()
-        .into_inner()
-        .metric_families;
+    let families = plugin.metric_families().await;
     let names: Vec<&str> = families.iter().map(|f| f.name()).collect();
     for expected in [
         "blocks_accepted_total",
@@ -442,13 +436,7 @@ async fn blocks_with_transactions_verify_accept_and_persist() {
     }
     assert_eq!(plugin.last_accepted_height().await, 2);
     assert_eq!(plugin.block_id_at(2).await, Some(b2.id.to_vec()));
-    let families = plugin
-        .vm
-        .gather(())
-        .await
-        .unwrap()
-        .into_inner()
-        .metric_families;
+    let families = plugin.metric_families().await;
     let accepted = families
         .iter()
         .find(|f| f.name() == "txs_accepted_total")

@@ -354,6 +354,18 @@ impl Plugin {
         serde_json::from_slice(&details).expect("health details are JSON")
     }
 
+    /// The chain's metrics, as the node gathers them.
+    pub async fn metric_families(
+        &mut self,
+    ) -> Vec<kvvm_proto::io::prometheus::client::MetricFamily> {
+        self.vm
+            .gather(())
+            .await
+            .unwrap()
+            .into_inner()
+            .metric_families
+    }
+
     pub async fn last_accepted_height(&mut self) -> u64 {
         self.health().await["lastAccepted"]["height"]
             .as_u64()
