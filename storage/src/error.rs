@@ -35,6 +35,26 @@ pub enum StorageError {
     #[error("a write to the chain database failed, so the chain cannot go on until the node restarts with the cause fixed: {reason}")]
     WriteFailed { reason: String },
 
+    /// A file of the store's other than RocksDB's (a state snapshot, a summary) could not be read or written.
+    #[error("{path}: {reason}")]
+    Io { path: String, reason: String },
+
+    /// Bytes offered as a state summary are not one.
+    #[error("not a state summary: {reason}")]
+    BadSummary { reason: String },
+
+    /// A state sync request or answer breaks the protocol's rules.
+    #[error("bad state sync request: {reason}")]
+    BadSyncRequest { reason: String },
+
+    /// A state sync step was asked for while no sync is under way.
+    #[error("no state sync is under way")]
+    NoStateSync,
+
+    /// The sync cannot finish before every bucket is in and they add up to the summary's root.
+    #[error("the state sync is not complete: {buckets_left} buckets left, or their sum is not the summary's root")]
+    SyncIncomplete { buckets_left: usize },
+
     /// Blocks are accepted strictly one height after another.
     #[error("accepted block height {got} does not follow the last accepted height (expected {expected})")]
     HeightGap { expected: u64, got: u64 },

@@ -14,10 +14,14 @@ mod error;
 pub mod lattice;
 mod lock_wait;
 pub mod store;
+pub mod sync;
 
 pub use error::StorageError;
 pub use lattice::{access_element, entry_element, nonce_element, LtHash};
 pub use store::{
     AcceptBatch, Account, AccountId, BlockId, BlockStatus, ChainStore, Entry, GenesisState,
     PrunedBlock, Quota, Role, StoreOptions, Usage, SCHEMA_VERSION,
+};
+pub use sync::{
+    Bucket, BucketCheck, Chunk, SnapshotReader, Snapshots, StateSummary, SyncProgress, SyncRecord,
 };

@@ -44,18 +44,18 @@ pub type AccountId = [u8; 32];
 /// Version of the on-disk layout described in the module docs. Bump it whenever a key or value encoding changes.
 pub const SCHEMA_VERSION: u32 = 2;
 
-mod cf {
-    pub(super) const BLOCKS: &str = "blocks";
-    pub(super) const HEIGHTS: &str = "heights";
-    pub(super) const STATUS: &str = "status";
-    pub(super) const REJECTED_BY_HEIGHT: &str = "rejected_by_height";
-    pub(super) const ENTRIES: &str = "entries";
-    pub(super) const NONCES: &str = "nonces";
-    pub(super) const META: &str = "meta";
-    pub(super) const TXS: &str = "txs";
-    pub(super) const ACCOUNTS: &str = "accounts";
+pub(crate) mod cf {
+    pub(crate) const BLOCKS: &str = "blocks";
+    pub(crate) const HEIGHTS: &str = "heights";
+    pub(crate) const STATUS: &str = "status";
+    pub(crate) const REJECTED_BY_HEIGHT: &str = "rejected_by_height";
+    pub(crate) const ENTRIES: &str = "entries";
+    pub(crate) const NONCES: &str = "nonces";
+    pub(crate) const META: &str = "meta";
+    pub(crate) const TXS: &str = "txs";
+    pub(crate) const ACCOUNTS: &str = "accounts";
 
-    pub(super) const ALL: [&str; 9] = [
+    pub(crate) const ALL: [&str; 9] = [
         BLOCKS,
         HEIGHTS,
         STATUS,
@@ -69,14 +69,20 @@ mod cf {
 }
 
 /// Keys of the `meta` column family.
-mod meta {
-    pub(super) const LAST_ACCEPTED_ID: &[u8] = b"last_accepted_id";
-    pub(super) const LAST_ACCEPTED_HEIGHT: &[u8] = b"last_accepted_height";
-    pub(super) const GENESIS_HASH: &[u8] = b"genesis_hash";
-    pub(super) const SCHEMA_VERSION: &[u8] = b"schema_version";
-    pub(super) const LATTICE: &[u8] = b"lattice";
+pub(crate) mod meta {
+    pub(crate) const LAST_ACCEPTED_ID: &[u8] = b"last_accepted_id";
+    pub(crate) const LAST_ACCEPTED_HEIGHT: &[u8] = b"last_accepted_height";
+    pub(crate) const GENESIS_HASH: &[u8] = b"genesis_hash";
+    pub(crate) const SCHEMA_VERSION: &[u8] = b"schema_version";
+    pub(crate) const LATTICE: &[u8] = b"lattice";
     /// The lowest height above genesis whose block body is kept (u64 LE); absent: nothing pruned.
-    pub(super) const OLDEST_BLOCK_HEIGHT: &[u8] = b"oldest_block_height";
+    pub(crate) const OLDEST_BLOCK_HEIGHT: &[u8] = b"oldest_block_height";
+    /// The summary a state sync under way is syncing to; absent: no sync under way.
+    pub(crate) const SYNC_SUMMARY: &[u8] = b"sync_summary";
+    /// Bitmap (32 bytes) of the buckets a state sync has finished.
+    pub(crate) const SYNC_DONE: &[u8] = b"sync_done";
+    /// The lattice (2048 bytes) of the buckets a state sync has finished.
+    pub(crate) const SYNC_LATTICE: &[u8] = b"sync_lattice";
 }
 
 /// What consensus decided about a block, and at which height, so a late `GetBlock` can still answer for a block the
@@ -169,7 +175,7 @@ impl ChainStore {
         Ok(store)
     }
 
-    fn cf(&self, name: &'static str) -> &ColumnFamily {
+    pub(crate) fn cf(&self, name: &'static str) -> &ColumnFamily {
         // Every name in `cf::ALL` was opened in `open`, and column families are never dropped.
         self.inner
             .db
@@ -177,7 +183,16 @@ impl ChainStore {
             .expect("column family opened in ChainStore::open")
     }
 
-    fn get(&self, cf_name: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    pub(crate) fn db(&self) -> &DB {
+        &self.inner.db
+    }
+
+    /// The lock that orders writers of the last-accepted pointer (see [`Inner::writer`]).
+    pub(crate) fn writer_lock(&self) -> parking_lot::MutexGuard<'_, ()> {
+        self.inner.writer.lock()
+    }
+
+    pub(crate) fn get(&self, cf_name: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Ok(self.inner.db.get_cf(self.cf(cf_name), key)?)
     }
 
@@ -258,7 +273,13 @@ impl ChainStore {
     }
 
     /// Block bytes, block ID at height, status and the last-accepted pointer for an accepted block.
-    fn put_accepted_block(&self, batch: &mut WriteBatch, id: &BlockId, height: u64, bytes: &[u8]) {
+    pub(crate) fn put_accepted_block(
+        &self,
+        batch: &mut WriteBatch,
+        id: &BlockId,
+        height: u64,
+        bytes: &[u8],
+    ) {
         batch.put_cf(self.cf(cf::BLOCKS), id, bytes);
         batch.put_cf(self.cf(cf::HEIGHTS), height.to_be_bytes(), id);
         batch.put_cf(
@@ -464,7 +485,7 @@ impl ChainStore {
     }
 
     /// Writes `batch` (synced or not); a failure is remembered for [`ChainStore::health`].
-    fn write(&self, batch: WriteBatch, sync: bool) -> Result<()> {
+    pub(crate) fn write(&self, batch: WriteBatch, sync: bool) -> Result<()> {
         let written = if sync {
             self.inner.db.write_opt(batch, &synced())
         } else {
@@ -529,7 +550,7 @@ impl Drop for Inner {
 }
 
 mod accounts;
-mod codec;
+pub(crate) mod codec;
 mod history;
 mod options;
 mod records;

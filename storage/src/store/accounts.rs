@@ -36,7 +36,7 @@ impl ChainStore {
 
     /// Adds each record to `batch`; a default record is deleted rather than stored, so the column family
     /// holds only accounts that have something.
-    pub(super) fn put_account_writes(
+    pub(crate) fn put_account_writes(
         &self,
         batch: &mut WriteBatch,
         writes: &[(AccountId, Account)],
