@@ -2,6 +2,7 @@
 # Quick start: a local AvalancheGo network of validators running a kvvm chain.
 #
 #   scripts/run-network.sh [start] [kvvm-network start flags, e.g. --nodes 5 --wait]
+#   scripts/run-network.sh add-node [kvvm-network add-node flags]
 #   scripts/run-network.sh stop
 #
 # On a fresh Debian machine this installs the missing system packages (build-essential, clang,
@@ -11,6 +12,9 @@
 # node's JSON-RPC URL, a first write and read to try with the kvvm binary it built (they run as
 # printed: the CLI finds node 1's URL in network.json, and its first write creates a key), and
 # how long it all took.
+#
+# add-node adds one validator node to the running network (kvvm-network add-node) and rewrites
+# network.json with it, last.
 #
 # Environment:
 #   KVVM_CACHE           where everything built or run is kept (default $HOME/.cache/kvvm):
@@ -46,6 +50,16 @@ stop_network() {
   rm -f "$SUMMARY"
 }
 
+# Adds a validator node to the network started last.
+add_node() {
+  if [ ! -e "$NETWORKS/latest" ] || [ ! -e "$SUMMARY" ]; then
+    log "no running network recorded in $SUMMARY; start one with scripts/run-network.sh"
+    return 1
+  fi
+  "$ROOT/scripts/build-kvvm-network.sh" >/dev/null
+  "$NETBIN" add-node --network-dir "$NETWORKS/latest" --out "$SUMMARY" "$@"
+}
+
 # The kvvm command line the suggested first commands start with: the release binary
 # install-plugin.sh built, as the caller can run it from where they are. It needs no --rpc since
 # the CLI reads $SUMMARY, but only under the same KVVM_CACHE, so a cache other than the default is
@@ -71,9 +85,13 @@ case "$cmd" in
     stop_network
     exit
     ;;
+  add-node)
+    add_node "$@"
+    exit
+    ;;
   start) ;;
   *)
-    echo "usage: $0 [start [flags]] | stop" >&2
+    echo "usage: $0 [start [flags]] | add-node [flags] | stop" >&2
     exit 2
     ;;
 esac

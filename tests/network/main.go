@@ -3,12 +3,18 @@
 //
 //	kvvm-network [start] --avalanchego-path BIN --plugin-dir DIR [--nodes 3] [--kvvm BIN | --genesis FILE]
 //	                     [--chain-config JSON] [--subnet-config JSON] [--root-dir DIR] [--out FILE] [--wait]
+//	kvvm-network add-node --network-dir DIR [--out FILE]
 //	kvvm-network stop --network-dir DIR
 //
 // start prints, per node, its node ID and the chain's JSON-RPC URL, then the network directory
 // and a first write and read to try; --out writes the same as JSON. Without --wait the nodes keep
 // running after this program exits (stop them with `stop`); with --wait it stays in the foreground
 // and stops the network on SIGINT/SIGTERM.
+//
+// add-node starts one more node in a running network started by start, makes it a validator of the
+// primary network and of the kvvm subnet, waits until it is healthy, and prints the network's nodes
+// as start does; --out writes the same JSON as start's --out. The node is a permanent member of the
+// network: `stop` (or start --wait on SIGINT) stops it with the others.
 package main
 
 import (
@@ -22,6 +28,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -29,9 +36,15 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ava-labs/avalanchego/config"
+	avagenesis "github.com/ava-labs/avalanchego/genesis"
 	"github.com/ava-labs/avalanchego/ids"
 	"github.com/ava-labs/avalanchego/tests/fixture/tmpnet"
+	"github.com/ava-labs/avalanchego/utils/constants"
 	"github.com/ava-labs/avalanchego/utils/logging"
+	"github.com/ava-labs/avalanchego/vms/platformvm"
+	"github.com/ava-labs/avalanchego/vms/platformvm/txs"
+	"github.com/ava-labs/avalanchego/vms/secp256k1fx"
+	"github.com/ava-labs/avalanchego/wallet/subnet/primary/common"
 )
 
 const (
@@ -67,12 +80,14 @@ func main() {
 	switch cmd {
 	case "start":
 		err = start(args)
+	case "add-node":
+		err = addNode(args)
 	case "stop":
 		err = stop(args)
 	case "help":
-		fmt.Println("usage: kvvm-network [start|stop] [flags]; run `kvvm-network start -h` or `kvvm-network stop -h`")
+		fmt.Println("usage: kvvm-network [start|add-node|stop] [flags]; run `kvvm-network <command> -h`")
 	default:
-		err = fmt.Errorf("unknown command %q (expected start or stop)", cmd)
+		err = fmt.Errorf("unknown command %q (expected start, add-node or stop)", cmd)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "kvvm-network %s: %v\n", cmd, err)
@@ -341,6 +356,165 @@ func stop(args []string) error {
 	return nil
 }
 
+// What a node added by add-node stakes on the primary network: the least the P-chain of a network
+// started by start accepts (AvalancheGo's staking defaults for a network other than Mainnet and
+// Fuji, which start does not change).
+var (
+	addedNodeStake  = avagenesis.LocalParams.MinValidatorStake
+	addedNodeShares = avagenesis.LocalParams.MinDelegationFee
+	// A day short of the longest staking period, in case the P-chain's clock lags this one.
+	addedNodePeriod = avagenesis.LocalParams.MaxStakeDuration - 24*time.Hour
+)
+
+func addNode(args []string) error {
+	fl := flag.NewFlagSet("add-node", flag.ContinueOnError)
+	networkDir := fl.String("network-dir", envOr(tmpnet.NetworkDirEnvName), "directory of a running network started by start (env "+tmpnet.NetworkDirEnvName+")")
+	out := fl.String("out", "", "write the network summary, the new node included, as JSON to this file (as start --out does)")
+	logLevel := fl.String("log-level", "info", "log level of this program (tmpnet's progress, on stderr)")
+	timeout := fl.Duration("timeout", 5*time.Minute, "time allowed for the node to start, bootstrap and become a validator")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if fl.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fl.Args())
+	}
+	if *networkDir == "" {
+		return errors.New("--network-dir is required")
+	}
+	log, err := newLogger(*logLevel)
+	if err != nil {
+		return err
+	}
+
+	began := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	ctx, stopSignals := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stopSignals()
+
+	network, err := tmpnet.ReadNetwork(ctx, log, *networkDir)
+	if err != nil {
+		return err
+	}
+	subnet, err := kvvmSubnet(network)
+	if err != nil {
+		return err
+	}
+	vmID := subnet.Chains[0].VMID
+	before, err := summarize(network, vmID)
+	if err != nil {
+		return fmt.Errorf("%s: %w (is the network running?)", network.Dir, err)
+	}
+	// The P-chain transactions go through node 1.
+	apiURI := before.Nodes[0].URI
+
+	node, err := startNewNode(ctx, log, network, subnet)
+	if err != nil {
+		return err
+	}
+	if err := makeValidator(ctx, log, network, subnet, apiURI, node); err != nil {
+		return fmt.Errorf("node %s runs, but making it a validator failed (stop the network with: kvvm-network stop --network-dir %s): %w", node.NodeID, network.Dir, err)
+	}
+	if err := node.WaitForHealthy(ctx); err != nil {
+		return fmt.Errorf("node %s, now a validator: %w", node.NodeID, err)
+	}
+	elapsed := time.Since(began)
+
+	summary, err := summarize(network, vmID)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("node %s added in %.0f s: a validator of subnet %s, chain %s\n", node.NodeID, elapsed.Seconds(), summary.SubnetID, summary.ChainID)
+	printNodes(summary)
+	if *out != "" {
+		if err := writeJSON(*out, summary); err != nil {
+			return err
+		}
+		fmt.Printf("summary: %s\n", *out)
+	}
+	return nil
+}
+
+// kvvmSubnet is the network's kvvm subnet, which must have its chain.
+func kvvmSubnet(network *tmpnet.Network) (*tmpnet.Subnet, error) {
+	subnet := network.GetSubnet(subnetName)
+	if subnet == nil || len(subnet.Chains) == 0 || subnet.Chains[0].ChainID == ids.Empty {
+		return nil, fmt.Errorf("%s has no %s subnet with a chain (was it started by kvvm-network start?)", network.Dir, subnetName)
+	}
+	if subnet.OwningKey == nil {
+		return nil, fmt.Errorf("%s does not hold the key that owns the %s subnet", network.Dir, subnetName)
+	}
+	return subnet, nil
+}
+
+// startNewNode starts a permanent (not ephemeral) node that tracks the kvvm subnet, and waits until
+// it is healthy: its kvvm chain bootstrapped from the validators. Its flags are the network's
+// defaults and it gets the network's chain and subnet configs, as every node does when tmpnet
+// starts it. A node that does not come up is stopped (its directory, with its logs, stays).
+func startNewNode(ctx context.Context, log logging.Logger, network *tmpnet.Network, subnet *tmpnet.Subnet) (*tmpnet.Node, error) {
+	node := tmpnet.NewNode()
+	node.Flags[config.TrackSubnetsKey] = subnet.SubnetID.String()
+	network.Nodes = append(network.Nodes, node)
+	if err := network.StartNode(ctx, node); err != nil {
+		return nil, fmt.Errorf("starting a node: %w", err)
+	}
+	log.Info("waiting for the new node to bootstrap", zap.Stringer("nodeID", node.NodeID))
+	if err := node.WaitForHealthy(ctx); err != nil {
+		stopCtx, stopCancel := context.WithTimeout(context.Background(), tmpnet.DefaultNetworkTimeout)
+		defer stopCancel()
+		if stopErr := node.Stop(stopCtx); stopErr != nil {
+			fmt.Fprintf(os.Stderr, "kvvm-network: stopping node %s: %v\n", node.NodeID, stopErr)
+		}
+		return nil, fmt.Errorf("node %s did not become healthy and was stopped (logs: %s/logs): %w", node.NodeID, node.DataDir, err)
+	}
+	return node, nil
+}
+
+// makeValidator makes node a validator of the primary network, then of the kvvm subnet with the
+// weight tmpnet gave start's validators, records it among the subnet's validators in the network
+// directory, and waits until the P-chain lists it.
+func makeValidator(ctx context.Context, log logging.Logger, network *tmpnet.Network, subnet *tmpnet.Subnet, apiURI string, node *tmpnet.Node) error {
+	if err := addPrimaryValidator(ctx, subnet, apiURI, node); err != nil {
+		return fmt.Errorf("adding it to the primary network's validators: %w", err)
+	}
+	log.Info("added validator to the primary network", zap.Stringer("nodeID", node.NodeID))
+	// tmpnet takes the subnet validator's end time from the node's primary network validation.
+	if err := subnet.AddValidators(ctx, log, apiURI, node); err != nil {
+		return fmt.Errorf("adding it to the subnet's validators: %w", err)
+	}
+	subnet.ValidatorIDs = append(subnet.ValidatorIDs, node.NodeID)
+	if err := subnet.Write(network.GetSubnetDir()); err != nil {
+		return err
+	}
+	return tmpnet.WaitForActiveValidators(ctx, log, platformvm.NewClient(apiURI), subnet)
+}
+
+// addPrimaryValidator stakes addedNodeStake of the subnet owner's funds on node, the rewards going
+// back to the owner.
+func addPrimaryValidator(ctx context.Context, subnet *tmpnet.Subnet, apiURI string, node *tmpnet.Node) error {
+	wallet, err := subnet.GetWallet(ctx, apiURI)
+	if err != nil {
+		return err
+	}
+	pop, err := node.GetProofOfPossession()
+	if err != nil {
+		return err
+	}
+	pWallet := wallet.P()
+	rewardsOwner := &secp256k1fx.OutputOwners{Threshold: 1, Addrs: []ids.ShortID{subnet.OwningKey.Address()}}
+	validator := &txs.SubnetValidator{
+		Validator: txs.Validator{
+			NodeID: node.NodeID,
+			End:    uint64(time.Now().Add(addedNodePeriod).Unix()),
+			Wght:   addedNodeStake,
+		},
+		Subnet: constants.PrimaryNetworkID,
+	}
+	_, err = pWallet.IssueAddPermissionlessValidatorTx(validator, pop, pWallet.Builder().Context().AVAXAssetID,
+		rewardsOwner, rewardsOwner, addedNodeShares, common.WithContext(ctx))
+	return err
+}
+
 // loadGenesis reads --genesis, or runs `<kvvm> genesis` (the plugin binary by default).
 func loadGenesis(genesisPath, kvvmPath, pluginPath string) ([]byte, error) {
 	if genesisPath != "" {
@@ -368,6 +542,8 @@ func loadGenesis(genesisPath, kvvmPath, pluginPath string) ([]byte, error) {
 	return genesis, nil
 }
 
+// summarize lists the running nodes in the order they joined the kvvm subnet (start's nodes in
+// creation order, node 1 first, then those add-node added), whatever order tmpnet read them in.
 func summarize(network *tmpnet.Network, vmID ids.ID) (*Summary, error) {
 	subnet := network.GetSubnet(subnetName)
 	if subnet == nil || len(subnet.Chains) == 0 || subnet.Chains[0].ChainID == ids.Empty {
@@ -380,7 +556,11 @@ func summarize(network *tmpnet.Network, vmID ids.ID) (*Summary, error) {
 		ChainID:    chainID,
 		VMID:       vmID.String(),
 	}
-	for _, node := range network.GetNodeURIs() {
+	nodes := network.GetNodeURIs()
+	slices.SortStableFunc(nodes, func(a, b tmpnet.NodeURI) int {
+		return joinIndex(subnet, a.NodeID) - joinIndex(subnet, b.NodeID)
+	})
+	for _, node := range nodes {
 		summary.Nodes = append(summary.Nodes, NodeSummary{
 			NodeID:  node.NodeID.String(),
 			URI:     node.URI,
@@ -394,14 +574,26 @@ func summarize(network *tmpnet.Network, vmID ids.ID) (*Summary, error) {
 	return summary, nil
 }
 
+// joinIndex is where nodeID is in the subnet's validator list; a node not in it sorts last.
+func joinIndex(subnet *tmpnet.Subnet, nodeID ids.NodeID) int {
+	if i := slices.Index(subnet.ValidatorIDs, nodeID); i >= 0 {
+		return i
+	}
+	return len(subnet.ValidatorIDs)
+}
+
 func printSummary(s *Summary, try []string, elapsed time.Duration) {
 	fmt.Printf("kvvm network started in %.0f s: subnet %s, chain %s\n", elapsed.Seconds(), s.SubnetID, s.ChainID)
+	printNodes(s)
+	fmt.Printf("try: %s\n", try[0])
+	fmt.Printf("then: %s\n", try[1])
+}
+
+func printNodes(s *Summary) {
 	for _, n := range s.Nodes {
 		fmt.Printf("node %s  %s\n", n.NodeID, n.RPCURL)
 	}
 	fmt.Printf("network dir: %s\n", s.NetworkDir)
-	fmt.Printf("try: %s\n", try[0])
-	fmt.Printf("then: %s\n", try[1])
 }
 
 // firstCommands is a write and a read of it. Without cli they name `kvvm`, which the caller may
