@@ -4,7 +4,8 @@
 //! Progress lives in `meta`: the summary being synced, a bitmap of finished buckets and the sum of
 //! their lattices, each bucket's last records written in the same synced batch as its bit. Records
 //! of unfinished buckets are written as they arrive, unsynced; on resume they are deleted and the
-//! bucket starts again. While a sync is under way the last accepted block stays genesis: only
+//! bucket starts again. While a sync is under way the last accepted block (and the stored lattice)
+//! stay genesis's: only
 //! [`ChainStore::finish_state_sync`] moves it, in one batch, to the summary's block.
 
 use rocksdb::WriteBatch;
@@ -56,9 +57,10 @@ impl ChainStore {
             self.delete_all(&mut batch, name)?;
         }
         self.put_accepted_block(&mut batch, &genesis_id, 0, &genesis_bytes);
+        // The lattice stays genesis's, like the last accepted block: a restart mid-sync opens a
+        // consistent genesis tip, and only `finish_state_sync` moves both.
         let meta_cf = self.cf(cf::META);
         batch.delete_cf(meta_cf, meta::OLDEST_BLOCK_HEIGHT);
-        batch.put_cf(meta_cf, meta::LATTICE, LtHash::identity().to_bytes());
         let progress = SyncProgress {
             done: vec![false; summary.buckets.len()],
             summary: summary.clone(),
@@ -345,5 +347,36 @@ impl BucketCheck {
     /// The lattice of the records taken: the bucket's, once a complete chunk was taken.
     pub fn lattice(&self) -> &LtHash {
         &self.lattice
+    }
+}
+
+impl ChainStore {
+    /// Gives up a sync under way: drops what it wrote and puts the genesis state back, so the node
+    /// can bootstrap from genesis instead. One synced batch; the last accepted block stays genesis.
+    pub fn abandon_state_sync(&self, genesis: &crate::GenesisState) -> Result<()> {
+        let _writer = self.writer_lock();
+        if self.state_sync_progress()?.is_none() {
+            return Err(StorageError::NoStateSync);
+        }
+        let mut batch = WriteBatch::default();
+        for name in [cf::ENTRIES, cf::NONCES, cf::ACCOUNTS, cf::TXS] {
+            self.delete_all(&mut batch, name)?;
+        }
+        for (key, entry) in &genesis.entries {
+            batch.put_cf(
+                self.cf(cf::ENTRIES),
+                key,
+                borsh::to_vec(entry).expect(BORSH_TO_VEC),
+            );
+        }
+        self.put_account_writes(&mut batch, &genesis.accounts);
+        let meta_cf = self.cf(cf::META);
+        batch.put_cf(meta_cf, meta::LATTICE, genesis.lattice.to_bytes());
+        for key in [meta::SYNC_SUMMARY, meta::SYNC_DONE, meta::SYNC_LATTICE] {
+            batch.delete_cf(meta_cf, key);
+        }
+        self.write(batch, true)?;
+        info!("state sync abandoned; the store is back at genesis");
+        Ok(())
     }
 }

@@ -22,7 +22,7 @@ use crate::lattice::LtHash;
 use crate::store::codec::{decode_id, decode_u64_le};
 use crate::store::{cf, meta, ChainStore};
 use crate::sync::record::{handle, is_sync_key, scan_records, SyncRecord};
-use crate::sync::summary::{Bucket, StateSummary, MAX_BUCKETS};
+use crate::sync::summary::{BucketCut, StateSummary};
 
 const SUMMARY_SUFFIX: &str = "summary";
 
@@ -247,8 +247,7 @@ fn open_read_only(path: &Path) -> Result<DB> {
     )?)
 }
 
-/// Two passes over the state: one counts the records, the other cuts them into buckets of equal
-/// count (so the cut is the same on every node) and sums each bucket's lattice.
+/// Two passes over the state: one counts the records, the other cuts them into buckets.
 fn summarize_state(db: &DB) -> Result<StateSummary> {
     let meta_cf = handle(db, cf::META)?;
     let read_meta = |key: &[u8], what: &'static str| {
@@ -272,39 +271,13 @@ fn summarize_state(db: &DB) -> Result<StateSummary> {
         total += 1;
         Ok(ControlFlow::Continue(()))
     })?;
-    let bucket_count = (MAX_BUCKETS as u64).min(total);
-    let bucket_of = |index: u64| index * bucket_count / total;
-
-    let mut buckets: Vec<Bucket> = Vec::new();
-    let mut lattices: Vec<LtHash> = Vec::new();
-    let mut index = 0u64;
+    let mut cut = BucketCut::new(total);
     scan_records(db, &[], |record| {
-        if bucket_of(index) as usize == buckets.len() {
-            buckets.push(Bucket {
-                first: record.sync_key(),
-                records: 0,
-                checksum: [0; 32],
-            });
-            lattices.push(LtHash::identity());
-        }
-        let element = record.element().ok_or_else(|| StorageError::Corrupt {
-            what: "state snapshot",
-            reason: "a record with no lattice element".into(),
-        })?;
-        lattices
-            .last_mut()
-            .expect("a bucket was pushed")
-            .add(&element);
-        buckets.last_mut().expect("a bucket was pushed").records += 1;
-        index += 1;
+        cut.push(&record)?;
         Ok(ControlFlow::Continue(()))
     })?;
-    let mut sum = LtHash::identity();
-    for (bucket, lattice) in buckets.iter_mut().zip(&lattices) {
-        bucket.checksum = lattice.checksum();
-        sum.add(lattice);
-    }
-    if sum != state || index != total {
+    let (buckets, sum) = cut.finish()?;
+    if sum != state {
         return Err(StorageError::Corrupt {
             what: "state snapshot",
             reason: format!("its records do not add up to its state root at height {height}"),

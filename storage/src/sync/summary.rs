@@ -4,8 +4,9 @@
 use borsh::{BorshDeserialize, BorshSerialize};
 
 use crate::error::{Result, StorageError};
+use crate::lattice::LtHash;
 use crate::store::BlockId;
-use crate::sync::record::is_sync_key;
+use crate::sync::record::{is_sync_key, SyncRecord};
 
 /// At most this many buckets; fewer when the state has fewer records.
 pub const MAX_BUCKETS: usize = 256;
@@ -88,6 +89,27 @@ impl StateSummary {
         Ok(())
     }
 
+    /// The summary of a state given whole, in memory (a genesis state): the same cut and bytes as
+    /// a snapshot of that state would give.
+    pub fn of_records(
+        height: u64,
+        block_id: BlockId,
+        mut records: Vec<SyncRecord>,
+    ) -> Result<Self> {
+        records.sort_by_cached_key(SyncRecord::sync_key);
+        let mut cut = BucketCut::new(records.len() as u64);
+        for record in &records {
+            cut.push(record)?;
+        }
+        let (buckets, sum) = cut.finish()?;
+        Ok(Self {
+            height,
+            block_id,
+            state_root: sum.checksum(),
+            buckets,
+        })
+    }
+
     /// The summary's ID: blake3 of its bytes.
     pub fn id(&self) -> [u8; 32] {
         *blake3::hash(&self.to_bytes()).as_bytes()
@@ -106,5 +128,70 @@ impl StateSummary {
             .get(index + 1)
             .map(|next| next.first.as_slice());
         Some((&bucket.first, end))
+    }
+}
+
+/// Cuts `total` records, pushed in sync-key order, into at most [`MAX_BUCKETS`] buckets of equal
+/// count (so the cut is the same on every node), summing each bucket's lattice.
+pub(crate) struct BucketCut {
+    total: u64,
+    bucket_count: u64,
+    pushed: u64,
+    buckets: Vec<Bucket>,
+    lattices: Vec<LtHash>,
+}
+
+impl BucketCut {
+    pub(crate) fn new(total: u64) -> Self {
+        Self {
+            total,
+            bucket_count: (MAX_BUCKETS as u64).min(total),
+            pushed: 0,
+            buckets: Vec::new(),
+            lattices: Vec::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, record: &SyncRecord) -> Result<()> {
+        let corrupt = |reason: &str| StorageError::Corrupt {
+            what: "state to summarize",
+            reason: reason.into(),
+        };
+        if self.pushed >= self.total {
+            return Err(corrupt("more records than counted"));
+        }
+        let element = record
+            .element()
+            .ok_or_else(|| corrupt("a record with no lattice element"))?;
+        if self.pushed * self.bucket_count / self.total == self.buckets.len() as u64 {
+            self.buckets.push(Bucket {
+                first: record.sync_key(),
+                records: 0,
+                checksum: [0; 32],
+            });
+            self.lattices.push(LtHash::identity());
+        }
+        if let (Some(bucket), Some(lattice)) = (self.buckets.last_mut(), self.lattices.last_mut()) {
+            bucket.records += 1;
+            lattice.add(&element);
+        }
+        self.pushed += 1;
+        Ok(())
+    }
+
+    /// The buckets with their checksums, and the sum of their lattices.
+    pub(crate) fn finish(mut self) -> Result<(Vec<Bucket>, LtHash)> {
+        if self.pushed != self.total {
+            return Err(StorageError::Corrupt {
+                what: "state to summarize",
+                reason: format!("{} records, {} counted", self.pushed, self.total),
+            });
+        }
+        let mut sum = LtHash::identity();
+        for (bucket, lattice) in self.buckets.iter_mut().zip(&self.lattices) {
+            bucket.checksum = lattice.checksum();
+            sum.add(lattice);
+        }
+        Ok((self.buckets, sum))
     }
 }

@@ -397,3 +397,60 @@ fn old_snapshots_are_deleted_and_unfinished_ones_removed_on_open() {
     assert!(!dir.join("00000000000000000099.tmp").exists());
     assert_eq!(reopened.summarized().unwrap(), vec![second]);
 }
+
+#[test]
+fn a_summary_of_records_in_memory_equals_the_snapshots() {
+    let s = server(12, 9);
+    let reader = s.snapshots.reader(s.height).unwrap().unwrap();
+    let mut records = Vec::new();
+    for bucket in 0..reader.summary().buckets.len() {
+        records.extend(reader.chunk(bucket, None, 1 << 20).unwrap().records);
+    }
+    records.reverse();
+    let in_memory = StateSummary::of_records(s.height, block_id(s.height), records).unwrap();
+    assert_eq!(&in_memory, reader.summary());
+    let empty = StateSummary::of_records(0, block_id(0), vec![]).unwrap();
+    assert!(empty.buckets.is_empty());
+    assert_eq!(empty.state_root, LtHash::identity().checksum());
+}
+
+#[test]
+fn an_abandoned_sync_leaves_the_genesis_state() {
+    let s = server(10, 10);
+    let reader = s.snapshots.reader(s.height).unwrap().unwrap();
+    let dir = TempDir::new().unwrap();
+    let client = open(&dir.path().join("db"));
+    let owner = account(1);
+    let genesis_entry = Entry {
+        value: b"hello".to_vec(),
+        owner,
+        height: 0,
+    };
+    let lattice = {
+        let mut l = LtHash::identity();
+        l.add(&entry_element(b"g", b"hello", &owner, 0));
+        l
+    };
+    let genesis = GenesisState {
+        genesis_hash: [7; 32],
+        block_id: block_id(0),
+        block_bytes: b"genesis".to_vec(),
+        entries: vec![(b"g".to_vec(), genesis_entry.clone())],
+        accounts: vec![],
+        lattice: lattice.clone(),
+    };
+    client.write_genesis(genesis.clone()).unwrap();
+    client.begin_state_sync(reader.summary()).unwrap();
+    assert_eq!(client.entry(b"g").unwrap(), None);
+    sync_bucket(&client, &reader, 0, 100);
+    client.abandon_state_sync(&genesis).unwrap();
+    assert!(client.state_sync_progress().unwrap().is_none());
+    assert_eq!(client.entry(b"g").unwrap(), Some(genesis_entry));
+    assert_eq!(client.recompute_lattice().unwrap(), lattice);
+    assert_eq!(client.lattice().unwrap(), lattice);
+    assert_eq!(client.last_accepted().unwrap(), Some((block_id(0), 0)));
+    assert!(matches!(
+        client.abandon_state_sync(&genesis),
+        Err(StorageError::NoStateSync)
+    ));
+}
