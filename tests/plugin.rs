@@ -186,8 +186,10 @@ async fn init_sequence_of_the_node_succeeds_and_reports_genesis() {
     assert_eq!(got.bytes, init.bytes);
     plugin.vm.create_handlers(()).await.unwrap();
     plugin.vm.new_http_handler(()).await.unwrap();
+    // A node at genesis may join by state sync (the default chain config enables it).
     let sync = plugin.vm.state_sync_enabled(()).await.unwrap().into_inner();
-    assert!(!sync.enabled);
+    assert!(sync.enabled);
+    assert_eq!(sync.err, pb::Error::Unspecified as i32);
     let set = plugin
         .vm
         .set_state(pb::SetStateRequest {
@@ -277,47 +279,65 @@ async fn every_rpc_the_node_reaches_answers_without_unimplemented() {
         .into_inner();
     assert_eq!(at0.blk_id, init.last_accepted_id);
 
-    let not_impl = pb::Error::StateSyncNotImplemented as i32;
+    // State sync: nothing under way; before any snapshot the newest summary is genesis's, which
+    // parses to the same ID and height, is served at height 0 and nowhere else, and is skipped.
+    let not_found = pb::Error::NotFound as i32;
     assert_eq!(
         vm.get_ongoing_sync_state_summary(())
             .await
             .unwrap()
             .into_inner()
             .err,
-        not_impl
+        not_found
     );
-    assert_eq!(
-        vm.get_last_state_summary(())
-            .await
-            .unwrap()
-            .into_inner()
-            .err,
-        not_impl
-    );
-    assert_eq!(
-        vm.parse_state_summary(pb::ParseStateSummaryRequest { bytes: vec![1] })
-            .await
-            .unwrap()
-            .into_inner()
-            .err,
-        not_impl
-    );
+    let last = vm.get_last_state_summary(()).await.unwrap().into_inner();
+    assert_eq!(last.err, pb::Error::Unspecified as i32);
+    assert_eq!(last.height, 0);
+    assert_eq!(last.id, blake3::hash(&last.bytes).as_bytes().to_vec());
+    let parsed = vm
+        .parse_state_summary(pb::ParseStateSummaryRequest {
+            bytes: last.bytes.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((parsed.id.clone(), parsed.height), (last.id.clone(), 0));
+    let junk = vm
+        .parse_state_summary(pb::ParseStateSummaryRequest { bytes: vec![1] })
+        .await
+        .unwrap_err();
+    assert_eq!(junk.code(), tonic::Code::InvalidArgument);
+    let at0 = vm
+        .get_state_summary(pb::GetStateSummaryRequest { height: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((at0.id, at0.bytes.clone()), (last.id.clone(), last.bytes.clone()));
     assert_eq!(
         vm.get_state_summary(pb::GetStateSummaryRequest { height: 1 })
             .await
             .unwrap()
             .into_inner()
             .err,
-        not_impl
+        not_found
     );
+    let accepted = vm
+        .state_summary_accept(pb::StateSummaryAcceptRequest {
+            bytes: last.bytes.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        vm.state_summary_accept(pb::StateSummaryAcceptRequest { bytes: vec![1] })
-            .await
-            .unwrap()
-            .into_inner()
-            .err,
-        not_impl
+        accepted.mode,
+        pb::state_summary_accept_response::Mode::Skipped as i32
     );
+    assert_eq!(accepted.err, pb::Error::Unspecified as i32);
+    let junk = vm
+        .state_summary_accept(pb::StateSummaryAcceptRequest { bytes: vec![1] })
+        .await
+        .unwrap_err();
+    assert_eq!(junk.code(), tonic::Code::InvalidArgument);
 
     // App messages and peer events never fail (an error would stop the chain).
     vm.app_request(pb::AppRequestMsg {
@@ -325,6 +345,23 @@ async fn every_rpc_the_node_reaches_answers_without_unimplemented() {
         request_id: 1,
         deadline: Some(kvvm::plugin::convert::timestamp(u64::MAX / 2)),
         request: b"junk".to_vec(),
+    })
+    .await
+    .unwrap();
+    // The same for junk under state sync's handler ID (1), and for an answer to an even
+    // (state sync) request ID this node never sent.
+    vm.app_request(pb::AppRequestMsg {
+        node_id: vec![1; 20],
+        request_id: 2,
+        deadline: None,
+        request: vec![1, 1, 0xff, 0xff],
+    })
+    .await
+    .unwrap();
+    vm.app_response(pb::AppResponseMsg {
+        node_id: vec![1; 20],
+        request_id: 2,
+        response: b"junk".to_vec(),
     })
     .await
     .unwrap();

@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::gossip::config::{GossipConfig, MAX_BATCH_BYTES};
 use crate::mempool::MempoolLimits;
+use crate::state_sync::StateSyncConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -381,6 +382,23 @@ chain_config! {
             "longest wait before a peer whose pulls failed is asked again (doubles per failure)";
         gossipSeenCacheSize => seen_cache_size: usize = 100_000, Int(1_000..=10_000_000),
             "transaction IDs remembered as already handled";
+    }
+    /// State sync, serving and syncing (`stateSync*`, `stateSummary*` fields).
+    state_sync: StateSyncConfig {
+        stateSyncEnabled => enabled: bool = true, Switch,
+            "a node whose chain is at genesis joins by state sync when a summary is at least `stateSyncMinBlocks` ahead (docs/state-sync.md)";
+        // At the default 250 ms block gap this is a summary every 17 minutes at the busiest; a
+        // summary costs a memtable flush on the accept path and one scan of the state after it.
+        stateSummaryInterval => summary_interval: u64 = 4_096, Int(16..=1_000_000_000),
+            "a state summary (a snapshot of the state, served to syncing peers) is taken every this many blocks";
+        stateSummariesKept => summaries_kept: usize = 2, Int(1..=64),
+            "newest state summaries (and their snapshots) kept and served";
+        stateSyncMinBlocks => min_blocks: u64 = 1_024, Int(0..=1_000_000_000),
+            "a summary fewer blocks than this above the last accepted block is skipped: bootstrapping them is cheaper";
+        stateSyncChunkBytes => chunk_bytes: usize = 256 << 10, Bytes(16 << 10..=1 << 20),
+            "records per answer to a state bucket request";
+        stateSyncPeerRequestsPerSec => peer_requests_per_sec: u64 = 20, Int(1..=10_000),
+            "state sync requests per second one peer may have answered";
     }
 }
 

@@ -37,6 +37,7 @@ mod peers;
 pub mod plugin;
 pub mod plugin_settings;
 mod rpc_server;
+pub mod state_sync;
 mod tip;
 pub mod tx;
 

@@ -59,7 +59,7 @@ pub mod bucket;
 pub mod budget;
 pub mod config;
 pub mod inbound;
-mod outbound;
+pub(crate) mod outbound;
 pub mod pull;
 pub mod push;
 pub mod throttle;
@@ -207,7 +207,7 @@ impl Shared {
     }
 }
 
-fn outbound_for(server_addr: &str) -> Option<Outbound> {
+pub(crate) fn outbound_for(server_addr: &str) -> Option<Outbound> {
     if server_addr.is_empty() {
         tracing::info!("the node gave no server address: gossip receives but does not send");
         return None;

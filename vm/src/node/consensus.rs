@@ -207,6 +207,7 @@ impl OpenChain {
         for expired in self.mempool.expire_waiting(Instant::now()) {
             self.fates.record(expired, Fate::Dropped, WAITED_TOO_LONG);
         }
+        self.snapshot_if_due(block.height);
         self.publish_tip(&tree)?;
         Ok(block)
     }

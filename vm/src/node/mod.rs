@@ -4,6 +4,9 @@
 
 mod consensus;
 pub mod open;
+mod state_sync;
+
+pub use state_sync::{SummaryMode, VmEvent};
 
 use std::sync::Arc;
 
@@ -44,6 +47,8 @@ pub enum VmError {
     Chain(#[from] ChainError),
     #[error("a worker thread failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    #[error("state sync: {0}")]
+    Sync(#[from] crate::state_sync::fetch::SyncError),
 }
 
 /// Who this chain is: fixed at Initialize.
@@ -73,6 +78,10 @@ pub struct OpenChain {
     peers: Peers,
     state: watch::Sender<EngineState>,
     gossip: Arc<Gossip>,
+    sync: state_sync::ChainSync,
+    /// Kept to rebuild `chain` when a state sync replaces the state under it.
+    signatures: Arc<crate::tx::VerifiedSignatures>,
+    clock: Clock,
 }
 
 impl OpenChain {
@@ -186,6 +195,9 @@ impl KvVm {
 
     pub fn set_state(&self, state: EngineState) -> Result<Arc<Block>, VmError> {
         let chain = self.open_chain()?;
+        if matches!(state, EngineState::Bootstrapping | EngineState::NormalOp) {
+            self.settle_unfinished_sync(&chain)?;
+        }
         chain.state.send_replace(state);
         tracing::info!(state = state.as_str(), "engine state changed");
         Ok(chain.tip.last_accepted())

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,8 +24,11 @@ use crate::gossip::{Gossip, GossipContext};
 use crate::ids::BlockId;
 use crate::mempool::{Admission, AdmissionParts, FateLog, Mempool};
 use crate::metrics::Metrics;
+use crate::node::state_sync::{genesis_summary, ChainSync};
 use crate::node::{ChainIdentity, OpenChain, VmError};
 use crate::peers::Peers;
+use crate::state_sync::fetch::SyncClient;
+use crate::state_sync::serve::SummaryServer;
 use crate::tip::{Tip, TipSnapshot};
 use crate::tx::{AccountId, VerifiedSignatures};
 
@@ -116,7 +120,10 @@ pub fn open(
     )
     .map_err(|e| named_if_damage(&db_path, e))?
     .keeping_blocks(config.keep_blocks);
-    if config.verify_state_on_start {
+    // Mid-sync, the store holds part of a summary's state under a genesis tip: nothing to check
+    // until the sync ends (each bucket was checked as it came in).
+    let syncing = store.state_sync_progress()?.is_some();
+    if config.verify_state_on_start && !syncing {
         verify_state(&store).map_err(|e| named_if_damage(&db_path, e))?;
     }
     if !had_chain {
@@ -138,6 +145,7 @@ pub fn open(
         fates: fates.clone(),
         metrics: metrics.clone(),
     });
+    let (signatures_kept, clock_kept) = (signatures.clone(), clock.clone());
     let builder = Builder::new(
         params.clone(),
         mempool.clone(),
@@ -147,6 +155,27 @@ pub fn open(
         config.min_block_gap_ms,
     );
     let peers = Peers::default();
+    let outbound = crate::gossip::outbound_for(&init.server_addr);
+    let (_, initial_state) = genesis_state(&genesis, hash);
+    let sync = ChainSync {
+        config: config.state_sync,
+        server: Arc::new(
+            SummaryServer::open(&init.chain_data_dir.join(SNAPSHOT_DIR), config.state_sync)
+                .map_err(OpenError::from)?,
+        ),
+        client: Arc::new(SyncClient::new(
+            outbound.clone(),
+            peers.clone(),
+            init.node_id.clone(),
+        )),
+        outbound,
+        genesis_summary: genesis_summary(&initial_state)?,
+        genesis: initial_state,
+        finished: watch::channel(false).0,
+        running: AtomicBool::new(false),
+        runtime: runtime.clone(),
+    };
+    sync.summarize_in_background();
     let gossip = Gossip::start(
         GossipContext {
             config: config.gossip,
@@ -179,6 +208,9 @@ pub fn open(
         peers,
         state: watch::channel(EngineState::Starting).0,
         gossip: Arc::new(gossip),
+        sync,
+        signatures: signatures_kept,
+        clock: clock_kept,
     })
 }
 
@@ -186,6 +218,9 @@ pub fn open(
 /// whose manifest lost its tail (or whose files were lost) as an older or an empty one; an empty
 /// one would quietly become a new chain at genesis. The marker makes that a refusal instead.
 const CHAIN_MARKER: &str = "kvvm-chain";
+
+/// Where state snapshots and their summaries live, beside the database.
+const SNAPSHOT_DIR: &str = "kvvm-snapshots";
 
 /// Writes the marker durably: the file and the directory entry naming it.
 fn write_marker(path: &std::path::Path) -> Result<(), OpenError> {
@@ -283,6 +318,11 @@ fn load_or_write_genesis(
         tracing::info!(block = %block.id, entries = state.entries.len(), "writing genesis");
         store.write_genesis(state)?;
     }
+    load_tip(store)
+}
+
+/// The last accepted block and the lattice of the state after it, checked against each other.
+pub(crate) fn load_tip(store: &ChainStore) -> Result<(Arc<Block>, LtHash), OpenError> {
     let (id, height) = store.last_accepted()?.ok_or(OpenError::MissingMetadata)?;
     let id = BlockId(id);
     let bytes = store

@@ -15,8 +15,11 @@ use tonic::{Request, Response, Status};
 use crate::engine_state::EngineState;
 use crate::ids::BlockId;
 use crate::node::open::InitParams;
-use crate::node::KvVm;
+use crate::node::{KvVm, SummaryMode, VmEvent};
 use crate::plugin::convert::{self, block_id, id32, status, timestamp};
+use crate::state_sync::fetch::is_state_sync_request_id;
+use crate::state_sync::wire::is_state_sync_request;
+use kvvm_storage::StateSummary;
 
 pub(crate) struct VmService {
     vm: Arc<KvVm>,
@@ -153,9 +156,12 @@ impl Vm for VmService {
         _: Request<()>,
     ) -> Result<Response<pb::WaitForEventResponse>, Status> {
         // The node cancels this call by resetting the stream; tonic then drops this future.
-        self.vm.wait_for_build().await.map_err(status)?;
+        let message = match self.vm.wait_for_event().await.map_err(status)? {
+            VmEvent::BuildBlock => pb::Message::BuildBlock,
+            VmEvent::StateSyncFinished => pb::Message::StateSyncFinished,
+        };
         Ok(Response::new(pb::WaitForEventResponse {
-            message: pb::Message::BuildBlock as i32,
+            message: message as i32,
         }))
     }
 
@@ -247,6 +253,12 @@ impl Vm for VmService {
             let since_epoch = Duration::new(u64::try_from(t.seconds).ok()?, nanos);
             std::time::UNIX_EPOCH.checked_add(since_epoch)
         });
+        if is_state_sync_request(&r.request) {
+            self.vm
+                .answer_state_sync(r.node_id, r.request_id, r.request)
+                .await;
+            return Ok(Response::new(()));
+        }
         match self.vm.gossip() {
             Some(gossip) => {
                 gossip
@@ -266,7 +278,9 @@ impl Vm for VmService {
     ) -> Result<Response<()>, Status> {
         let r = request.into_inner();
         tracing::trace!(node = %hex::encode(&r.node_id), id = r.request_id, code = r.error_code, "app request failed");
-        if let Some(gossip) = self.vm.gossip() {
+        if is_state_sync_request_id(r.request_id) {
+            self.vm.state_sync_answered(&r.node_id, r.request_id, None);
+        } else if let Some(gossip) = self.vm.gossip() {
             gossip.on_request_failed(&r.node_id, r.request_id);
         }
         Ok(Response::new(()))
@@ -277,6 +291,11 @@ impl Vm for VmService {
         request: Request<pb::AppResponseMsg>,
     ) -> Result<Response<()>, Status> {
         let r = request.into_inner();
+        if is_state_sync_request_id(r.request_id) {
+            self.vm
+                .state_sync_answered(&r.node_id, r.request_id, Some(r.response));
+            return Ok(Response::new(()));
+        }
         match self.vm.gossip() {
             Some(gossip) => {
                 gossip
@@ -370,8 +389,13 @@ impl Vm for VmService {
         &self,
         _: Request<()>,
     ) -> Result<Response<pb::StateSyncEnabledResponse>, Status> {
+        // A gRPC error here keeps the chain from starting; say "disabled" instead, and why.
+        let enabled = self.vm.state_sync_enabled().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot tell whether to state sync: bootstrapping instead");
+            false
+        });
         Ok(Response::new(pb::StateSyncEnabledResponse {
-            enabled: false,
+            enabled,
             err: pb::Error::Unspecified as i32,
         }))
     }
@@ -380,9 +404,18 @@ impl Vm for VmService {
         &self,
         _: Request<()>,
     ) -> Result<Response<pb::GetOngoingSyncStateSummaryResponse>, Status> {
-        Ok(Response::new(pb::GetOngoingSyncStateSummaryResponse {
-            err: pb::Error::StateSyncNotImplemented as i32,
-            ..Default::default()
+        let summary = self.vm.ongoing_state_summary().map_err(status)?;
+        Ok(Response::new(match summary {
+            Some(s) => pb::GetOngoingSyncStateSummaryResponse {
+                id: s.id().to_vec(),
+                height: s.height,
+                bytes: s.to_bytes(),
+                err: pb::Error::Unspecified as i32,
+            },
+            None => pb::GetOngoingSyncStateSummaryResponse {
+                err: pb::Error::NotFound as i32,
+                ..Default::default()
+            },
         }))
     }
 
@@ -390,29 +423,53 @@ impl Vm for VmService {
         &self,
         _: Request<()>,
     ) -> Result<Response<pb::GetLastStateSummaryResponse>, Status> {
-        Ok(Response::new(pb::GetLastStateSummaryResponse {
-            err: pb::Error::StateSyncNotImplemented as i32,
-            ..Default::default()
+        let summary = self.vm.last_state_summary().map_err(status)?;
+        Ok(Response::new(match summary {
+            Some(s) => pb::GetLastStateSummaryResponse {
+                id: s.id().to_vec(),
+                height: s.height,
+                bytes: s.to_bytes(),
+                err: pb::Error::Unspecified as i32,
+            },
+            None => pb::GetLastStateSummaryResponse {
+                err: pb::Error::NotFound as i32,
+                ..Default::default()
+            },
         }))
     }
 
     async fn parse_state_summary(
         &self,
-        _: Request<pb::ParseStateSummaryRequest>,
+        request: Request<pb::ParseStateSummaryRequest>,
     ) -> Result<Response<pb::ParseStateSummaryResponse>, Status> {
+        // Works on an empty node: parsing needs nothing but the bytes.
+        let summary = StateSummary::from_bytes(&request.into_inner().bytes)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
         Ok(Response::new(pb::ParseStateSummaryResponse {
-            err: pb::Error::StateSyncNotImplemented as i32,
-            ..Default::default()
+            id: summary.id().to_vec(),
+            height: summary.height,
+            err: pb::Error::Unspecified as i32,
         }))
     }
 
     async fn get_state_summary(
         &self,
-        _: Request<pb::GetStateSummaryRequest>,
+        request: Request<pb::GetStateSummaryRequest>,
     ) -> Result<Response<pb::GetStateSummaryResponse>, Status> {
-        Ok(Response::new(pb::GetStateSummaryResponse {
-            err: pb::Error::StateSyncNotImplemented as i32,
-            ..Default::default()
+        let summary = self
+            .vm
+            .state_summary_at(request.into_inner().height)
+            .map_err(status)?;
+        Ok(Response::new(match summary {
+            Some(s) => pb::GetStateSummaryResponse {
+                id: s.id().to_vec(),
+                bytes: s.to_bytes(),
+                err: pb::Error::Unspecified as i32,
+            },
+            None => pb::GetStateSummaryResponse {
+                err: pb::Error::NotFound as i32,
+                ..Default::default()
+            },
         }))
     }
 
@@ -456,11 +513,21 @@ impl Vm for VmService {
 
     async fn state_summary_accept(
         &self,
-        _: Request<pb::StateSummaryAcceptRequest>,
+        request: Request<pb::StateSummaryAcceptRequest>,
     ) -> Result<Response<pb::StateSummaryAcceptResponse>, Status> {
+        use pb::state_summary_accept_response::Mode;
+        let summary = StateSummary::from_bytes(&request.into_inner().bytes)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let mode = match self.vm.accept_state_summary(summary).map_err(|e| {
+            tracing::error!(error = %e, "accepting a state summary failed");
+            status(e)
+        })? {
+            SummaryMode::Skipped => Mode::Skipped,
+            SummaryMode::Static => Mode::Static,
+        };
         Ok(Response::new(pb::StateSummaryAcceptResponse {
-            mode: pb::state_summary_accept_response::Mode::Unspecified as i32,
-            err: pb::Error::StateSyncNotImplemented as i32,
+            mode: mode as i32,
+            err: pb::Error::Unspecified as i32,
         }))
     }
 }

@@ -1,0 +1,152 @@
+//! The serving side: a snapshot at every `stateSummaryInterval`-th accepted height, its summary
+//! computed in the background, the newest `stateSummariesKept` kept, and answers to peers' bucket
+//! and block requests from them.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use kvvm_storage::{ChainStore, SnapshotReader, Snapshots, StateSummary, StorageError};
+use parking_lot::Mutex;
+
+use crate::gossip::throttle::RequestThrottle;
+use crate::state_sync::config::StateSyncConfig;
+use crate::state_sync::wire::{self, SyncRequest, SyncResponse};
+
+/// Largest bucket answer, whatever a peer asks: half the node's 2 MiB message limit leaves room
+/// for a last record of up to the chain's largest value.
+pub const MAX_CHUNK_BYTES: usize = 1 << 20;
+
+pub struct SummaryServer {
+    snapshots: Snapshots,
+    config: StateSyncConfig,
+    requests: RequestThrottle,
+    /// The snapshot last read for a peer: peers syncing ask about the same height many times.
+    reader: Mutex<Option<Arc<SnapshotReader>>>,
+    /// One summarization at a time; it is a full scan of a snapshot.
+    summarizing: Mutex<()>,
+}
+
+impl SummaryServer {
+    pub fn open(dir: &Path, config: StateSyncConfig) -> Result<Self, StorageError> {
+        Ok(Self {
+            snapshots: Snapshots::open(dir)?,
+            requests: RequestThrottle::new(config.peer_requests_per_sec),
+            config,
+            reader: Mutex::new(None),
+            summarizing: Mutex::new(()),
+        })
+    }
+
+    /// Whether the block just accepted at `height` is a summary height.
+    pub fn is_summary_height(&self, height: u64) -> bool {
+        height > 0 && height.is_multiple_of(self.config.summary_interval)
+    }
+
+    /// Snapshots `store` at its last accepted height. Called with the chain lock held, right after
+    /// the accept, so no other block lands first.
+    pub fn take_snapshot(&self, store: &ChainStore) -> Result<u64, StorageError> {
+        self.snapshots.take(store)
+    }
+
+    /// Summarizes every snapshot that has no summary yet, then deletes the old ones. Blocking: a
+    /// full scan of each snapshot.
+    pub fn summarize_pending(&self) -> Result<(), StorageError> {
+        let _one_at_a_time = self.summarizing.lock();
+        for height in self.snapshots.unsummarized()? {
+            let started = Instant::now();
+            let summary = self.snapshots.summarize(height)?;
+            tracing::info!(
+                height,
+                records = summary.records(),
+                ms = started.elapsed().as_millis() as u64,
+                "state summary ready to serve"
+            );
+        }
+        let deleted = self.snapshots.retain_newest(self.config.summaries_kept)?;
+        if !deleted.is_empty() {
+            let mut reader = self.reader.lock();
+            if reader
+                .as_ref()
+                .is_some_and(|r| deleted.contains(&r.summary().height))
+            {
+                *reader = None;
+            }
+            tracing::info!(?deleted, "old state snapshots deleted");
+        }
+        Ok(())
+    }
+
+    /// The newest summary served, if any.
+    pub fn last_summary(&self) -> Result<Option<StateSummary>, StorageError> {
+        match self.snapshots.summarized()?.last() {
+            Some(&height) => self.snapshots.summary(height),
+            None => Ok(None),
+        }
+    }
+
+    /// The summary at exactly `height`, if it is served.
+    pub fn summary_at(&self, height: u64) -> Result<Option<StateSummary>, StorageError> {
+        self.snapshots.summary(height)
+    }
+
+    fn reader(&self, height: u64) -> Result<Option<Arc<SnapshotReader>>, StorageError> {
+        let mut cached = self.reader.lock();
+        if let Some(reader) = cached.as_ref().filter(|r| r.summary().height == height) {
+            return Ok(Some(reader.clone()));
+        }
+        let Some(reader) = self.snapshots.reader(height)? else {
+            return Ok(None);
+        };
+        let reader = Arc::new(reader);
+        *cached = Some(reader.clone());
+        Ok(Some(reader))
+    }
+
+    /// The answer to a peer's request: never an error (a request this node cannot or will not
+    /// serve gets `Unavailable`, so the asker moves on at once). Blocking: reads a snapshot.
+    pub fn answer(&self, from: &[u8], payload: &[u8]) -> Vec<u8> {
+        let response = match wire::decode_request(payload) {
+            Err(e) => {
+                tracing::debug!(peer = %hex::encode(from), error = %e, "bad state sync request");
+                SyncResponse::Unavailable
+            }
+            Ok(_) if !self.requests.allow(from, Instant::now()) => {
+                tracing::debug!(peer = %hex::encode(from), "state sync request over the peer's rate");
+                SyncResponse::Unavailable
+            }
+            Ok(request) => self.serve(request).unwrap_or_else(|e| {
+                tracing::debug!(peer = %hex::encode(from), error = %e, "state sync request not served");
+                SyncResponse::Unavailable
+            }),
+        };
+        wire::encode_response(&response)
+    }
+
+    fn serve(&self, request: SyncRequest) -> Result<SyncResponse, StorageError> {
+        match request {
+            SyncRequest::Chunk {
+                height,
+                bucket,
+                after,
+                max_bytes,
+            } => {
+                let Some(reader) = self.reader(height)? else {
+                    return Ok(SyncResponse::Unavailable);
+                };
+                let budget = (max_bytes as usize).min(self.config.chunk_bytes.min(MAX_CHUNK_BYTES));
+                let chunk = reader.chunk(bucket as usize, after.as_deref(), budget)?;
+                Ok(SyncResponse::Chunk {
+                    records: chunk.records,
+                    complete: chunk.complete,
+                })
+            }
+            SyncRequest::Block { height } => Ok(match self.reader(height)? {
+                Some(reader) => SyncResponse::Block {
+                    bytes: reader.block()?,
+                },
+                None => SyncResponse::Unavailable,
+            }),
+        }
+    }
+}
