@@ -43,7 +43,8 @@ mod tests {
         codes, rpc_error, AccessView, AccountView, BlockHistoryView, BlockRef, BlockView,
         ChainInfo, EntryView, Hex32, HexBytes, KvBytes, KvvmApiServer, LimitsView, ListPage,
         MempoolLimitsView, NonceView, QuotaView, RoleView, RpcLimitsView, SigningBytesView,
-        SubmitItem, SubmitResult, TxStatus, TxStatusView, UnsignedTxRequest,
+        StateSyncView, SubmitItem, SubmitResult, SyncingView, TxStatus, TxStatusView,
+        UnsignedTxRequest,
     };
     use jsonrpsee::core::client::ClientT;
     use jsonrpsee::core::params::{ArrayParams, ObjectParams};
@@ -183,6 +184,16 @@ mod tests {
                 block_history: BlockHistoryView {
                     keep_blocks: 2048,
                     oldest_block_height: 17,
+                },
+                state_sync: StateSyncView {
+                    enabled: true,
+                    summary_interval: 512,
+                    last_summary_height: Some(1024),
+                    syncing: Some(SyncingView {
+                        height: 2048,
+                        buckets: 256,
+                        buckets_left: 9,
+                    }),
                 },
                 rpcchainvm_protocol: 44,
                 vm_version: "0.1.0".into(),

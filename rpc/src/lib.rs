@@ -44,6 +44,6 @@ pub use types::{codes, rpc_error, DecodeError, Hex32, HexBytes, KvBytes};
 pub use views::{
     AccessView, AccountView, BlockHistoryView, BlockRef, BlockStatus, BlockView, ChainInfo,
     EntryView, ErrorView, LimitsView, ListPage, MempoolLimitsView, NonceView, OpArg, QuotaView,
-    RoleView, RpcLimitsView, SigningBytesView, SubmitItem, SubmitResult, TxStatus, TxStatusView,
-    UnsignedTxRequest,
+    RoleView, RpcLimitsView, SigningBytesView, StateSyncView, SubmitItem, SubmitResult,
+    SyncingView, TxStatus, TxStatusView, UnsignedTxRequest,
 };

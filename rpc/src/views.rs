@@ -261,6 +261,30 @@ pub struct BlockHistoryView {
     pub oldest_block_height: u64,
 }
 
+/// One node's state sync: what it serves to joining nodes, and its own sync if one is under way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateSyncView {
+    /// Whether this node, at genesis, would join by state sync (`stateSyncEnabled`).
+    pub enabled: bool,
+    /// A summary is taken every this many blocks (`stateSummaryInterval`).
+    pub summary_interval: u64,
+    /// The newest summary this node serves; `null` before its first (genesis's is implied).
+    pub last_summary_height: Option<u64>,
+    /// The sync under way on this node, if any.
+    pub syncing: Option<SyncingView>,
+}
+
+/// A state sync under way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncingView {
+    /// Height of the summary being synced to.
+    pub height: u64,
+    pub buckets: u64,
+    pub buckets_left: u64,
+}
+
 /// What one node's mempool holds: its chain config (`mempool*`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -302,6 +326,8 @@ pub struct ChainInfo {
     pub mempool_limits: MempoolLimitsView,
     /// Which accepted blocks this node still serves (each node's operator sets its own).
     pub block_history: BlockHistoryView,
+    /// This node's state sync (each node's operator sets its own).
+    pub state_sync: StateSyncView,
     /// rpcchainvm protocol version the plugin speaks.
     pub rpcchainvm_protocol: u32,
     /// Version of the kvvm plugin.

@@ -40,6 +40,9 @@ pub struct Sent {
     pub payload: Vec<u8>,
 }
 
+/// A rewrite of a response payload in transit.
+type Rewrite = fn(Vec<u8>) -> Vec<u8>;
+
 #[derive(Default)]
 struct Routes {
     /// Nodes that joined, by node ID: the `vm.VM` client of their plugin.
@@ -47,6 +50,8 @@ struct Routes {
     /// Every App* call that returned an error (each would have stopped a real chain).
     errors: Mutex<Vec<String>>,
     sent: Mutex<Vec<Sent>>,
+    /// Responses from these nodes are rewritten in transit: a peer that serves bad data.
+    tamper: Mutex<HashMap<Vec<u8>, Rewrite>>,
 }
 
 impl Routes {
@@ -181,11 +186,16 @@ impl AppSender for FakeNode {
             request_id: r.request_id,
             payload: r.response.clone(),
         });
+        let tamper = self.routes.tamper.lock().unwrap().get(&self.me).copied();
+        let response = match tamper {
+            Some(rewrite) => rewrite(r.response),
+            None => r.response,
+        };
         if let Some(mut client) = self.routes.client(&r.node_id) {
             let msg = pb::AppResponseMsg {
                 node_id: self.me.clone(),
                 request_id: r.request_id,
-                response: r.response,
+                response,
             };
             self.routes.deliver("AppResponse".into(), async move {
                 client.app_response(msg).await
@@ -220,6 +230,8 @@ pub struct NetNode {
     pub node_id: Vec<u8>,
     pub dir: tempfile::TempDir,
     pub server: ServerTask,
+    /// Where its AppSender listens: the `server_addr` of its Initialize.
+    pub server_addr: String,
 }
 
 /// The imitation node's AppSender server; stops when dropped.
@@ -263,6 +275,17 @@ impl Network {
     /// `server_addr` and node ID, then BOOTSTRAPPING → SetPreference → NORMAL_OP). It is not
     /// connected to anyone until [`Network::join`].
     pub async fn spawn_node(&mut self, genesis: &[u8], config: &[u8]) -> usize {
+        let i = self.spawn_uninitialized().await;
+        let node = &mut self.nodes[i];
+        let mut request = init_request(node.dir.path(), genesis, config);
+        request.node_id = node.node_id.clone();
+        request.server_addr = node.server_addr.clone();
+        node.plugin.start_with(request).await;
+        i
+    }
+
+    /// A plugin with its imitation node's AppSender running, not yet initialized.
+    async fn spawn_uninitialized(&mut self) -> usize {
         let i = self.nodes.len();
         let me = node_id(i);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -279,17 +302,12 @@ impl Network {
                 .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
                 .await;
         });
-        let dir = tempfile::tempdir().unwrap();
-        let mut plugin = spawn_plugin().await;
-        let mut request = init_request(dir.path(), genesis, config);
-        request.node_id = me.clone();
-        request.server_addr = server_addr;
-        plugin.start_with(request).await;
         self.nodes.push(NetNode {
-            plugin,
+            plugin: spawn_plugin().await,
             node_id: me,
-            dir,
+            dir: tempfile::tempdir().unwrap(),
             server: ServerTask(server),
+            server_addr,
         });
         i
     }
@@ -313,6 +331,34 @@ impl Network {
                 connect(&mut self.nodes[j].plugin, &i_id).await;
             }
         }
+    }
+
+    /// Rewrites every AppResponse node `i` sends with `rewrite` before delivering it.
+    pub fn tamper_responses(&self, i: usize, rewrite: Rewrite) {
+        self.routes
+            .tamper
+            .lock()
+            .unwrap()
+            .insert(self.nodes[i].node_id.clone(), rewrite);
+    }
+
+    /// Spawns a plugin with its own imitation node and initializes it at genesis, then leaves it
+    /// in STATE_SYNCING, where AvalancheGo puts a node that state syncs.
+    pub async fn spawn_syncing_node(&mut self, genesis: &[u8], config: &[u8]) -> usize {
+        let i = self.spawn_uninitialized().await;
+        let node = &mut self.nodes[i];
+        let mut request = init_request(node.dir.path(), genesis, config);
+        request.node_id = node.node_id.clone();
+        request.server_addr = node.server_addr.clone();
+        node.plugin.vm.initialize(request).await.unwrap();
+        node.plugin
+            .vm
+            .set_state(pb::SetStateRequest {
+                state: pb::State::StateSyncing as i32,
+            })
+            .await
+            .unwrap();
+        i
     }
 
     /// Errors returned by App* calls the network delivered.

@@ -30,6 +30,10 @@ pub struct Metrics {
     pub gossip_send_errors: IntCounter,
     pub gossip_budget_deferred: IntCounter,
     pub gossip_pull_failures: IntCounter,
+    pub state_summary_height: IntGauge,
+    pub state_sync_requests_served: IntCounter,
+    pub state_sync_buckets_fetched: IntCounter,
+    pub state_sync_bad_buckets: IntCounter,
 }
 
 /// Latency buckets from 100 µs to ~3 s: verify and accept of a full block sit in the middle.
@@ -136,6 +140,22 @@ impl Metrics {
             gossip_pull_failures: counter(
                 "gossip_pull_failures_total",
                 "Pull requests the node reported failed (timed out, peer gone); each makes that peer back off",
+            ),
+            state_summary_height: gauge(
+                "state_summary_height",
+                "Height of the newest state summary this node serves (0: only genesis's)",
+            ),
+            state_sync_requests_served: counter(
+                "state_sync_requests_served_total",
+                "State sync requests from peers answered with records or a block",
+            ),
+            state_sync_buckets_fetched: counter(
+                "state_sync_buckets_fetched_total",
+                "State buckets this node fetched, checked and kept while syncing",
+            ),
+            state_sync_bad_buckets: counter(
+                "state_sync_bad_buckets_total",
+                "State buckets a peer served that broke the summary's rules; each was fetched again elsewhere",
             ),
             registry,
         }

@@ -160,13 +160,18 @@ pub fn open(
     let sync = ChainSync {
         config: config.state_sync,
         server: Arc::new(
-            SummaryServer::open(&init.chain_data_dir.join(SNAPSHOT_DIR), config.state_sync)
-                .map_err(OpenError::from)?,
+            SummaryServer::open(
+                &init.chain_data_dir.join(SNAPSHOT_DIR),
+                config.state_sync,
+                metrics.clone(),
+            )
+            .map_err(OpenError::from)?,
         ),
         client: Arc::new(SyncClient::new(
             outbound.clone(),
             peers.clone(),
             init.node_id.clone(),
+            metrics.clone(),
         )),
         outbound,
         genesis_summary: genesis_summary(&initial_state)?,

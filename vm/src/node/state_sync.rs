@@ -85,6 +85,21 @@ impl ChainSync {
 }
 
 impl OpenChain {
+    /// What `chainInfo` says of state sync on this node.
+    pub(crate) fn state_sync_view(&self) -> Result<kvvm_rpc::StateSyncView, VmError> {
+        let progress = self.store.state_sync_progress()?;
+        Ok(kvvm_rpc::StateSyncView {
+            enabled: self.sync.config.enabled,
+            summary_interval: self.sync.config.summary_interval,
+            last_summary_height: self.sync.server.last_summary()?.map(|s| s.height),
+            syncing: progress.map(|p| kvvm_rpc::SyncingView {
+                height: p.summary.height,
+                buckets: p.summary.buckets.len() as u64,
+                buckets_left: p.buckets_left() as u64,
+            }),
+        })
+    }
+
     /// Called after each accept with the chain lock held: a summary height gets its snapshot now,
     /// and its summary in the background. A failure costs this node a summary, not the accept.
     pub(crate) fn snapshot_if_due(&self, height: u64) {

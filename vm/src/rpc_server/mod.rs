@@ -490,6 +490,7 @@ impl KvvmApiServer for Api {
                 keep_blocks: chain.config().keep_blocks,
                 oldest_block_height: chain.store().oldest_block_height().map_err(internal)?,
             },
+            state_sync: chain.state_sync_view().map_err(internal)?,
             rpcchainvm_protocol: self.protocol,
             vm_version: crate::VERSION.to_string(),
         })

@@ -15,6 +15,7 @@ use tokio::task::JoinSet;
 
 use crate::block::Block;
 use crate::gossip::outbound::Outbound;
+use crate::metrics::Metrics;
 use crate::peers::Peers;
 use crate::state_sync::wire::{self, SyncRequest, SyncResponse};
 
@@ -27,6 +28,10 @@ const SILENT_PEER_PAUSE: Duration = Duration::from_secs(5);
 const BAD_PEER_PAUSE: Duration = Duration::from_secs(600);
 /// How long to wait for peers when none may be asked.
 const NO_PEER_WAIT: Duration = Duration::from_millis(500);
+/// How long to wait before asking a peer that answered `Busy` again.
+const BUSY_WAIT: Duration = Duration::from_millis(100);
+/// `Busy` answers in a row before a peer counts as silent and its bucket goes elsewhere.
+const MAX_BUSY_IN_A_ROW: u32 = 50;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -48,6 +53,7 @@ pub struct SyncClient {
     node_id: Vec<u8>,
     last_id: AtomicU32,
     waiting: Mutex<HashMap<u32, Waiting>>,
+    metrics: Arc<Metrics>,
 }
 
 /// Whether a request ID is one of state sync's (even) rather than gossip's (odd).
@@ -63,13 +69,19 @@ enum BucketOutcome {
 }
 
 impl SyncClient {
-    pub(crate) fn new(outbound: Option<Outbound>, peers: Peers, node_id: Vec<u8>) -> Self {
+    pub(crate) fn new(
+        outbound: Option<Outbound>,
+        peers: Peers,
+        node_id: Vec<u8>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             outbound,
             peers,
             node_id,
             last_id: AtomicU32::new(0),
             waiting: Mutex::new(HashMap::new()),
+            metrics,
         }
     }
 
@@ -184,11 +196,15 @@ impl SyncClient {
             let (peer, bucket, outcome) = joined?;
             busy.remove(&peer);
             match outcome? {
-                BucketOutcome::Done => continue,
+                BucketOutcome::Done => {
+                    self.metrics.state_sync_buckets_fetched.inc();
+                    continue;
+                }
                 BucketOutcome::Silent => {
                     avoid.insert(peer, Instant::now() + SILENT_PEER_PAUSE);
                 }
                 BucketOutcome::Bad(reason) => {
+                    self.metrics.state_sync_bad_buckets.inc();
                     tracing::warn!(peer = %hex::encode(&peer), bucket, %reason, "a peer served a bad state bucket; fetching it elsewhere");
                     avoid.insert(peer, Instant::now() + BAD_PEER_PAUSE);
                 }
@@ -239,6 +255,7 @@ impl SyncClient {
                         }
                     }
                     Some(SyncResponse::Chunk { .. }) => BAD_PEER_PAUSE,
+                    Some(SyncResponse::Busy) => BUSY_WAIT,
                     Some(SyncResponse::Unavailable) | None => SILENT_PEER_PAUSE,
                 };
                 avoid.insert(peer, Instant::now() + pause);
@@ -261,6 +278,7 @@ impl SyncClient {
                 "no bucket {bucket} in the summary"
             )));
         };
+        let mut busy_in_a_row = 0;
         loop {
             let request = SyncRequest::Chunk {
                 height: summary.height,
@@ -273,8 +291,16 @@ impl SyncClient {
                 Some(SyncResponse::Block { .. }) => {
                     return Ok(BucketOutcome::Bad("a block for a chunk request".into()))
                 }
-                Some(SyncResponse::Unavailable) | None => return Ok(BucketOutcome::Silent),
+                Some(SyncResponse::Busy) if busy_in_a_row < MAX_BUSY_IN_A_ROW => {
+                    busy_in_a_row += 1;
+                    tokio::time::sleep(BUSY_WAIT).await;
+                    continue;
+                }
+                Some(SyncResponse::Unavailable | SyncResponse::Busy) | None => {
+                    return Ok(BucketOutcome::Silent)
+                }
             };
+            busy_in_a_row = 0;
             if let Err(reason) = check.take_chunk(&records, complete) {
                 return Ok(BucketOutcome::Bad(reason));
             }

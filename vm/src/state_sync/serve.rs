@@ -10,6 +10,7 @@ use kvvm_storage::{ChainStore, SnapshotReader, Snapshots, StateSummary, StorageE
 use parking_lot::Mutex;
 
 use crate::gossip::throttle::RequestThrottle;
+use crate::metrics::Metrics;
 use crate::state_sync::config::StateSyncConfig;
 use crate::state_sync::wire::{self, SyncRequest, SyncResponse};
 
@@ -25,17 +26,31 @@ pub struct SummaryServer {
     reader: Mutex<Option<Arc<SnapshotReader>>>,
     /// One summarization at a time; it is a full scan of a snapshot.
     summarizing: Mutex<()>,
+    metrics: Arc<Metrics>,
 }
 
 impl SummaryServer {
-    pub fn open(dir: &Path, config: StateSyncConfig) -> Result<Self, StorageError> {
-        Ok(Self {
+    pub fn open(
+        dir: &Path,
+        config: StateSyncConfig,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, StorageError> {
+        let server = Self {
             snapshots: Snapshots::open(dir)?,
             requests: RequestThrottle::new(config.peer_requests_per_sec),
             config,
             reader: Mutex::new(None),
             summarizing: Mutex::new(()),
-        })
+            metrics,
+        };
+        server.count_summary()?;
+        Ok(server)
+    }
+
+    fn count_summary(&self) -> Result<(), StorageError> {
+        let newest = self.snapshots.summarized()?.last().copied().unwrap_or(0);
+        self.metrics.state_summary_height.set(newest as i64);
+        Ok(())
     }
 
     /// Whether the block just accepted at `height` is a summary height.
@@ -63,6 +78,7 @@ impl SummaryServer {
                 "state summary ready to serve"
             );
         }
+        self.count_summary()?;
         let deleted = self.snapshots.retain_newest(self.config.summaries_kept)?;
         if !deleted.is_empty() {
             let mut reader = self.reader.lock();
@@ -103,8 +119,9 @@ impl SummaryServer {
         Ok(Some(reader))
     }
 
-    /// The answer to a peer's request: never an error (a request this node cannot or will not
-    /// serve gets `Unavailable`, so the asker moves on at once). Blocking: reads a snapshot.
+    /// The answer to a peer's request: never an error (a request this node cannot serve gets
+    /// `Unavailable`, so the asker moves on at once; one over the peer's rate gets `Busy`).
+    /// Blocking: reads a snapshot.
     pub fn answer(&self, from: &[u8], payload: &[u8]) -> Vec<u8> {
         let response = match wire::decode_request(payload) {
             Err(e) => {
@@ -113,9 +130,13 @@ impl SummaryServer {
             }
             Ok(_) if !self.requests.allow(from, Instant::now()) => {
                 tracing::debug!(peer = %hex::encode(from), "state sync request over the peer's rate");
-                SyncResponse::Unavailable
+                SyncResponse::Busy
             }
-            Ok(request) => self.serve(request).unwrap_or_else(|e| {
+            Ok(request) => self.serve(request).inspect(|response| {
+                if matches!(response, SyncResponse::Chunk { .. } | SyncResponse::Block { .. }) {
+                    self.metrics.state_sync_requests_served.inc();
+                }
+            }).unwrap_or_else(|e| {
                 tracing::debug!(peer = %hex::encode(from), error = %e, "state sync request not served");
                 SyncResponse::Unavailable
             }),

@@ -6,7 +6,8 @@
 //! ```
 //!
 //! A request names the summary height it is about; a node that no longer keeps that summary answers
-//! `Unavailable`, and the asker tries another peer.
+//! `Unavailable`, and the asker tries another peer. A node that the asker asks too often answers
+//! `Busy`, and the asker slows down.
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use kvvm_storage::SyncRecord;
@@ -40,8 +41,10 @@ pub enum SyncResponse {
     Block {
         bytes: Vec<u8>,
     },
-    /// The peer keeps no summary at that height, or refused the request (throttled, malformed).
+    /// The peer keeps no summary at that height, or the request was malformed.
     Unavailable,
+    /// The asker is over its request rate at this peer: ask again a little later.
+    Busy,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
