@@ -361,6 +361,41 @@ impl Network {
         i
     }
 
+    /// SIGKILLs node `i`'s plugin and starts a new one on the same data directory, node ID and
+    /// AppSender, initialized and left in STATE_SYNCING: a node restarted mid-sync.
+    pub async fn restart_syncing(&mut self, i: usize, genesis: &[u8], config: &[u8]) {
+        let node = &mut self.nodes[i];
+        let old = std::mem::replace(&mut node.plugin, spawn_plugin().await);
+        old.kill();
+        let mut request = init_request(node.dir.path(), genesis, config);
+        request.node_id = node.node_id.clone();
+        request.server_addr = node.server_addr.clone();
+        node.plugin.vm.initialize(request).await.unwrap();
+        node.plugin
+            .vm
+            .set_state(pb::SetStateRequest {
+                state: pb::State::StateSyncing as i32,
+            })
+            .await
+            .unwrap();
+        if !self.joined.contains(&i) {
+            return;
+        }
+        self.routes
+            .clients
+            .lock()
+            .unwrap()
+            .insert(node.node_id.clone(), node.plugin.vm.clone());
+        let peers: Vec<Vec<u8>> = self
+            .joined
+            .iter()
+            .map(|j| self.nodes[*j].node_id.clone())
+            .collect();
+        for peer in peers {
+            connect(&mut self.nodes[i].plugin, &peer).await;
+        }
+    }
+
     /// Errors returned by App* calls the network delivered.
     pub fn app_errors(&self) -> Vec<String> {
         self.routes.errors.lock().unwrap().clone()

@@ -236,6 +236,9 @@ impl KvVm {
         let chain = self.open_chain()?;
         chain.store.health()?;
         let tip = chain.tip.load();
+        let syncing = chain.store.state_sync_progress()?.map(
+            |p| serde_json::json!({ "height": p.summary.height, "bucketsLeft": p.buckets_left() }),
+        );
         Ok(serde_json::json!({
             "lastAccepted": { "id": tip.last_accepted.id.to_string(), "height": tip.last_accepted.height },
             "processingBlocks": tip.processing.len(),
@@ -243,6 +246,7 @@ impl KvVm {
             "connectedPeers": chain.peers.count(),
             "engineState": chain.state.borrow().as_str(),
             "database": "ok",
+            "stateSync": syncing,
         }))
     }
 
