@@ -18,11 +18,18 @@ use kvvm::gossip::bloom::BloomFilter;
 use kvvm::gossip::wire::{self, PullRequest, PullResponse, PushTxs};
 use kvvm::ids::BlockId;
 use kvvm::tx::{Operation, Transaction, UnsignedTx};
+use kvvm::state_sync::wire::{self as sync_wire, SyncRequest, SyncResponse};
 use kvvm_genesis::{Access, ChainLimits, Genesis, GenesisEntry};
+use kvvm_storage::{Entry, Role, StateSummary, SyncRecord};
 
 /// The fuzz fixtures' chain ID and genesis time (`fuzz/src/lib.rs`).
 const CHAIN_ID: [u8; 32] = [7; 32];
 const GENESIS_UNIX: u64 = 1_800_000_000 - 60;
+
+/// The state sync target's first byte picks the kind of bytes.
+const SYNC_REQUEST: u8 = 0;
+const SYNC_RESPONSE: u8 = 1;
+const SYNC_SUMMARY: u8 = 2;
 
 /// The gossip target's first byte picks the message kind.
 const PUSH: u8 = 0;
@@ -144,12 +151,86 @@ fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         ),
         ("chain_config_parse", "empty-object", b"{}".to_vec()),
         (
+            "state_sync",
+            "request-chunk",
+            with_kind(
+                SYNC_REQUEST,
+                sync_wire::encode_request(&SyncRequest::Chunk {
+                    height: 4096,
+                    bucket: 3,
+                    after: Some(vec![0, b'k']),
+                    max_bytes: 1 << 18,
+                }),
+            ),
+        ),
+        (
+            "state_sync",
+            "request-block",
+            with_kind(
+                SYNC_REQUEST,
+                sync_wire::encode_request(&SyncRequest::Block { height: 4096 }),
+            ),
+        ),
+        (
+            "state_sync",
+            "response-chunk",
+            with_kind(
+                SYNC_RESPONSE,
+                sync_wire::encode_response(&SyncResponse::Chunk {
+                    records: sync_records(),
+                    complete: true,
+                }),
+            ),
+        ),
+        (
+            "state_sync",
+            "summary",
+            with_kind(
+                SYNC_SUMMARY,
+                StateSummary::of_records(4096, [9; 32], sync_records())
+                    .unwrap()
+                    .to_bytes(),
+            ),
+        ),
+        (
             "chain_config_parse",
             "some-fields",
             br#"{"minBlockGapMs": 500, "logLevel": "kvvm=debug,info", "rpcMaxBatchLen": 10,
 "mempoolMaxTxs": 100, "mempoolWaitingTtlMs": 1000, "gossipPeerBytesPerSec": 65536}"#
                 .to_vec(),
         ),
+    ]
+}
+
+/// One record of each kind, as a chunk answer carries them.
+fn sync_records() -> Vec<SyncRecord> {
+    let owner = signer(1).verifying_key().to_bytes();
+    vec![
+        SyncRecord::Entry {
+            key: b"key".to_vec(),
+            entry: Entry {
+                value: b"value".to_vec(),
+                owner,
+                height: 7,
+            },
+        },
+        SyncRecord::Entry {
+            key: b"other".to_vec(),
+            entry: Entry {
+                value: vec![],
+                owner,
+                height: 9,
+            },
+        },
+        SyncRecord::Nonce {
+            account: owner,
+            next_nonce: 3,
+        },
+        SyncRecord::Access {
+            account: owner,
+            role: Role::Admin,
+            quota: None,
+        },
     ]
 }
 
@@ -213,6 +294,18 @@ fn seeds_are_valid_inputs_of_their_formats() {
             }
             "genesis_parse" => {
                 Genesis::parse(&bytes, GENESIS_UNIX).unwrap();
+            }
+            "state_sync" => {
+                let (kind, payload) = bytes.split_first().unwrap();
+                match *kind {
+                    SYNC_REQUEST => {
+                        sync_wire::decode_request(payload).unwrap();
+                    }
+                    SYNC_RESPONSE => {
+                        sync_wire::decode_response(payload).unwrap();
+                    }
+                    _ => assert_eq!(StateSummary::from_bytes(payload).unwrap().records(), 4),
+                }
             }
             _ => {
                 serde_json::from_slice::<serde_json::Value>(&bytes).unwrap();

@@ -35,6 +35,7 @@ func TestKvvmNetwork(t *testing.T) {
 	t.Run("h/kill loop: SIGKILLs of random nodes and plugins under a write stream", func(t *testing.T) { checkKillLoop(t, h) })
 	t.Run("i/a flood of large valid puts: every node keeps accepting blocks", func(t *testing.T) { checkValidLoadFlood(t, h) })
 	t.Run("j/strangers' floods: nonce gaps, bad signatures, oversized reads; honest writes stay live", func(t *testing.T) { checkStrangerAttacks(t, h) })
+	t.Run("k/new nodes join a chain of 100,000 keys and 2,000 blocks by state sync, also after a kill mid-sync", func(t *testing.T) { checkStateSyncJoin(t, h) })
 }
 
 // TestOlderAvalancheGo runs the same kvvm binary under AvalancheGo v1.14.0, which speaks

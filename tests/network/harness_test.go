@@ -72,7 +72,7 @@ func startHarness(t *testing.T, nodeCount int, avalanchegoPath, pluginDir string
 		pluginDir:       pluginDir,
 		vmID:            vmID,
 		genesis:         genesis,
-		chainConfig:     `{"logLevel":"info"}`,
+		chainConfig:     harnessChainConfig,
 		subnetConfig:    subnetConfig,
 		nodeLogLevel:    "info",
 	})

@@ -1,0 +1,317 @@
+//go:build e2e
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ava-labs/avalanchego/config"
+	"github.com/ava-labs/avalanchego/tests/fixture/tmpnet"
+)
+
+// The harness's chain config takes a summary every stateSyncInterval blocks and syncs a joining
+// node when a summary is at least stateSyncMinBlocks ahead of it, so that a chain of a few
+// thousand blocks has summaries to sync from.
+const (
+	stateSyncInterval  = 512
+	stateSyncMinBlocks = 256
+	harnessChainConfig = `{"logLevel":"info","stateSummaryInterval":512,"stateSyncMinBlocks":256}`
+)
+
+// What the chain must hold before nodes join it: at least 100,000 keys and 2,000 blocks, its tip
+// a few blocks past a summary height (2,048), so that the joining node's time is the sync's and
+// not that of bootstrapping up to an interval of blocks after the summary.
+const (
+	syncChainKeys   = 100_000
+	syncChainBlocks = (2_000+stateSyncInterval-1)/stateSyncInterval*stateSyncInterval + 8
+)
+
+type stateSyncInfo struct {
+	StateSync struct {
+		Enabled           bool    `json:"enabled"`
+		SummaryInterval   uint64  `json:"summaryInterval"`
+		LastSummaryHeight *uint64 `json:"lastSummaryHeight"`
+		Syncing           *struct {
+			Height      uint64 `json:"height"`
+			BucketsLeft uint64 `json:"bucketsLeft"`
+		} `json:"syncing"`
+	} `json:"stateSync"`
+	BlockHistory struct {
+		OldestBlockHeight uint64 `json:"oldestBlockHeight"`
+	} `json:"blockHistory"`
+}
+
+func (c *kvvmClient) stateSyncInfo(ctx context.Context) (stateSyncInfo, error) {
+	var info stateSyncInfo
+	err := c.call(ctx, "kvvm_chainInfo", &info)
+	return info, err
+}
+
+// checkStateSyncJoin grows the chain to at least 100,000 keys and 2,000 blocks, then adds three
+// nodes that track the subnet: one with state sync off (the baseline: it replays every block), one
+// that joins by state sync, and one killed while it syncs and restarted. Each must end at the
+// validators' tip; the synced ones must start their history at the summary's height, serve the
+// summary's state and take new writes. The log compares the two ways of joining.
+func checkStateSyncJoin(t *testing.T, h *harness) {
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	defer cancel()
+	validators := len(h.network.Nodes)
+	seed := uint64(time.Now().UnixNano())
+	growChain(ctx, t, h, seed)
+	tip := waitConverged(ctx, t, h)
+	summary := tip.Height / stateSyncInterval * stateSyncInterval
+	for i := 0; i < validators; i++ {
+		waitSummary(ctx, t, h.client(i), summary)
+	}
+	t.Logf("chain at height %d; every node serves the summary at %d", tip.Height, summary)
+
+	began := time.Now()
+	replayer := h.startTrackingNode(ctx, map[string]any{"stateSyncEnabled": false})
+	replayTook := h.waitJoined(ctx, replayer, began)
+	if info := mustStateSyncInfo(ctx, t, h.client(replayer)); info.BlockHistory.OldestBlockHeight != 1 {
+		t.Fatalf("the node with state sync off starts its history at %d, want 1", info.BlockHistory.OldestBlockHeight)
+	}
+
+	began = time.Now()
+	syncer := h.startTrackingNode(ctx, nil)
+	syncTook := h.waitJoined(ctx, syncer, began)
+	assertSyncedAt(ctx, t, h, syncer, summary)
+	fetched, err := h.bootstrapFetched(ctx, syncer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fetched >= float64(summary) {
+		t.Fatalf("the state-synced node fetched %v blocks, as many as the summary's height %d", fetched, summary)
+	}
+	t.Logf("joining a chain of %d blocks: replaying from genesis took %s, state sync to %d and %d blocks after it %s (%.1f× faster)",
+		tip.Height, replayTook.Round(time.Millisecond), summary, tip.Height-summary,
+		syncTook.Round(time.Millisecond), replayTook.Seconds()/syncTook.Seconds())
+
+	assertServesSyncedState(ctx, t, h, syncer, seed)
+
+	// Small chunks make the sync long enough to kill it in the middle.
+	killed := h.startTrackingNode(ctx, map[string]any{"stateSyncChunkBytes": 16384})
+	h.waitChainLog(ctx, killed, "state sync started")
+	h.killNode(ctx, killed)
+	h.restartNode(ctx, killed)
+	h.waitChainLog(ctx, killed, "resuming the state sync under way")
+	waitConverged(ctx, t, h)
+	assertSyncedAt(ctx, t, h, killed, summary)
+}
+
+// growChain writes 100,000 new keys with the kvvm load client (the plugin binary), slowly enough
+// that blocks carry a few transactions each, then tops the chain up to syncChainBlocks.
+func growChain(ctx context.Context, t *testing.T, h *harness, seed uint64) {
+	t.Helper()
+	const opsPerTx = 32
+	txs := syncChainKeys/opsPerTx + 1
+	runLoad(ctx, t, h, seed, txs, opsPerTx, 8)
+	for round := uint64(1); ; round++ {
+		tip := waitConverged(ctx, t, h)
+		if tip.Height >= syncChainBlocks {
+			return
+		}
+		// At most one block per minBlockGapMs (250 ms), so 8 transactions a second keep each
+		// block at about two: twice as many transactions as blocks missing.
+		missing := int(syncChainBlocks - tip.Height)
+		runLoad(ctx, t, h, seed+round, missing*2+8, 1, 8)
+	}
+}
+
+// runLoad runs `kvvm load throughput` against the validators and fails the test if anything was
+// lost or the nodes' roots differ.
+func runLoad(ctx context.Context, t *testing.T, h *harness, seed uint64, txs, opsPerTx, rate int) {
+	t.Helper()
+	var urls []string
+	for i := 0; i < 3; i++ {
+		urls = append(urls, h.client(i).url)
+	}
+	cmd := exec.CommandContext(ctx, h.pluginPath, "load", "throughput",
+		"--rpc", strings.Join(urls, ","), "--seed", fmt.Sprint(seed),
+		"--txs", fmt.Sprint(txs), "--ops-per-tx", fmt.Sprint(opsPerTx), "--rate", fmt.Sprint(rate),
+		"--accounts", "40", "--batch", "1", "--concurrency", "4", "--deadline", "900", "--stall", "60", "--json")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	began := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("kvvm load: %v\n%s", err, stderr.String())
+	}
+	var report struct {
+		Runs []struct {
+			Accepted   int  `json:"accepted"`
+			Lost       int  `json:"lost"`
+			RootsEqual bool `json:"rootsEqual"`
+			Blocks     int  `json:"blocks"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &report); err != nil || len(report.Runs) != 1 {
+		t.Fatalf("kvvm load printed no report (%v): %s", err, stdout.String())
+	}
+	run := report.Runs[0]
+	if run.Accepted != txs || run.Lost != 0 || !run.RootsEqual {
+		t.Fatalf("kvvm load: %d of %d accepted, %d lost, roots equal %v", run.Accepted, txs, run.Lost, run.RootsEqual)
+	}
+	t.Logf("load: %d transactions of %d puts in %d blocks, %s", txs, opsPerTx, run.Blocks, time.Since(began).Round(time.Second))
+}
+
+// waitSummary waits until c serves a summary at height or above.
+func waitSummary(ctx context.Context, t *testing.T, c *kvvmClient, height uint64) {
+	t.Helper()
+	err := eventually(ctx, 500*time.Millisecond, func() error {
+		info, err := c.stateSyncInfo(ctx)
+		if err != nil {
+			return err
+		}
+		if last := info.StateSync.LastSummaryHeight; last == nil || *last < height {
+			return fmt.Errorf("%s serves no summary at %d yet", c.url, height)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustStateSyncInfo(ctx context.Context, t *testing.T, c *kvvmClient) stateSyncInfo {
+	t.Helper()
+	info, err := c.stateSyncInfo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+// assertSyncedAt checks that node i joined by state sync to the summary at height: its history
+// starts there, no sync is left under way, and its tip is the validators'.
+func assertSyncedAt(ctx context.Context, t *testing.T, h *harness, i int, height uint64) {
+	t.Helper()
+	info := mustStateSyncInfo(ctx, t, h.client(i))
+	if info.BlockHistory.OldestBlockHeight != height || info.StateSync.Syncing != nil {
+		t.Fatalf("node %d: history from %d (want %d), sync under way %+v", i+1, info.BlockHistory.OldestBlockHeight, height, info.StateSync.Syncing)
+	}
+	tip := waitConverged(ctx, t, h)
+	assertSameChain(ctx, t, h, height, tip.Height)
+}
+
+// assertServesSyncedState reads keys the load wrote before the summary through the synced node
+// and a validator, and writes through the synced node.
+func assertServesSyncedState(ctx context.Context, t *testing.T, h *harness, i int, seed uint64) {
+	t.Helper()
+	keys := []string{fmt.Sprintf("load/%d/0/0/0", seed), fmt.Sprintf("load/%d/39/5/31", seed)}
+	synced, err := h.client(i).getMany(ctx, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	validator, err := h.client(0).getMany(ctx, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range keys {
+		if synced[k] == nil || validator[k] == nil || *synced[k] != *validator[k] {
+			t.Fatalf("%s: the synced node reads %+v, a validator %+v", keys[k], synced[k], validator[k])
+		}
+	}
+	writer := newAccount("k/writer")
+	txID, err := writer.submit(ctx, h.client(i), 0, put("k/after-sync", "written through a synced node"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitAccepted(ctx, t, h.client(0), txID)
+	if entry := mustGet(ctx, t, h.client(i), "k/after-sync"); entry.Value != "written through a synced node" {
+		t.Fatalf("the synced node reads k/after-sync as %+v", entry)
+	}
+}
+
+// startTrackingNode starts a node that tracks the kvvm subnet without validating it, with the
+// harness's kvvm chain config plus extra, and returns its index at once (not waiting for it).
+func (h *harness) startTrackingNode(ctx context.Context, extra map[string]any) int {
+	h.t.Helper()
+	node := tmpnet.NewNode()
+	node.Flags[config.TrackSubnetsKey] = h.network.Subnets[0].SubnetID.String()
+	if extra != nil {
+		node.Flags[config.ChainConfigContentKey] = h.chainConfigContent(extra)
+	}
+	h.network.Nodes = append(h.network.Nodes, node)
+	if err := h.network.StartNode(ctx, node); err != nil {
+		h.t.Fatalf("starting a node: %v", err)
+	}
+	return len(h.network.Nodes) - 1
+}
+
+// chainConfigContent is the network's chain-config-content flag with extra merged into the kvvm
+// chain's config.
+func (h *harness) chainConfigContent(extra map[string]any) string {
+	h.t.Helper()
+	content, err := h.network.GetChainConfigContent()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	raw, err := base64.StdEncoding.DecodeString(content)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var chains map[string]struct {
+		Config  []byte
+		Upgrade []byte
+	}
+	if err := json.Unmarshal(raw, &chains); err != nil {
+		h.t.Fatal(err)
+	}
+	kvvm := chains[h.chainID]
+	settings := map[string]any{}
+	if err := json.Unmarshal(kvvm.Config, &settings); err != nil {
+		h.t.Fatalf("the kvvm chain config %q: %v", kvvm.Config, err)
+	}
+	for k, v := range extra {
+		settings[k] = v
+	}
+	if kvvm.Config, err = json.Marshal(settings); err != nil {
+		h.t.Fatal(err)
+	}
+	chains[h.chainID] = kvvm
+	merged, err := json.Marshal(chains)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(merged)
+}
+
+// waitJoined waits until node i is healthy (its kvvm chain bootstrapped) and at the validators'
+// tip, and returns how long that took since began.
+func (h *harness) waitJoined(ctx context.Context, i int, began time.Time) time.Duration {
+	h.t.Helper()
+	if err := h.node(i).WaitForHealthy(ctx); err != nil {
+		h.t.Fatalf("node %d not healthy: %v", i+1, err)
+	}
+	waitConverged(ctx, h.t, h)
+	return time.Since(began)
+}
+
+// waitChainLog waits until node i's kvvm chain log holds text.
+func (h *harness) waitChainLog(ctx context.Context, i int, text string) {
+	h.t.Helper()
+	path := filepath.Join(h.node(i).DataDir, "logs", h.chainID+".log")
+	err := eventually(ctx, 20*time.Millisecond, func() error {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if !bytes.Contains(raw, []byte(text)) {
+			return fmt.Errorf("node %d's chain log lacks %q", i+1, text)
+		}
+		return nil
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+}
