@@ -314,3 +314,109 @@ async fn a_sync_the_engine_does_not_resume_gives_way_to_a_bootstrap_from_genesis
     }
     assert!(plugin.log_text().contains("back to genesis"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_state_sync_when_behind_a_node_far_behind_syncs_and_one_close_behind_does_not() {
+    const BEHIND: &[u8] =
+        br#"{"stateSummaryInterval":16,"stateSyncMinBlocks":8,"stateSyncWhenBehind":true}"#;
+    let genesis = genesis_bytes();
+    let blocks = blocks(&genesis);
+    let mut net = Network::new();
+    let validator = net.spawn_node(&genesis, CONFIG).await;
+    let far = net.spawn_node(&genesis, BEHIND).await;
+    let close = net.spawn_node(&genesis, BEHIND).await;
+    let without = net.spawn_node(&genesis, CONFIG).await;
+    for (i, height) in [(validator, 40), (far, 4), (close, 30), (without, 4)] {
+        for block in &blocks[..height] {
+            let plugin = &mut net.nodes[i].plugin;
+            plugin.verify(block).await.unwrap();
+            plugin.accept(block).await.unwrap();
+        }
+    }
+    let vm = net.nodes[validator].plugin.vm.clone();
+    eventually(PATIENCE, "a summary at height 32", || {
+        let mut vm = vm.clone();
+        async move {
+            vm.get_last_state_summary(())
+                .await
+                .unwrap()
+                .into_inner()
+                .height
+                == 32
+        }
+    })
+    .await;
+    let summary = vm
+        .clone()
+        .get_last_state_summary(())
+        .await
+        .unwrap()
+        .into_inner();
+    for i in [validator, far, close, without] {
+        net.join(i).await;
+    }
+    let enabled = |i: usize| {
+        let mut vm = net.nodes[i].plugin.vm.clone();
+        async move {
+            vm.state_sync_enabled(())
+                .await
+                .unwrap()
+                .into_inner()
+                .enabled
+        }
+    };
+    assert!(enabled(far).await && enabled(close).await);
+    assert!(
+        !enabled(without).await,
+        "a node with history syncs only with stateSyncWhenBehind"
+    );
+
+    let accept = |i: usize| {
+        let mut vm = net.nodes[i].plugin.vm.clone();
+        let bytes = summary.bytes.clone();
+        async move {
+            vm.state_summary_accept(pb::StateSummaryAcceptRequest { bytes })
+                .await
+                .unwrap()
+                .into_inner()
+                .mode
+        }
+    };
+    use pb::state_summary_accept_response::Mode;
+    assert_eq!(
+        accept(close).await,
+        Mode::Skipped as i32,
+        "2 blocks behind the summary"
+    );
+    assert_eq!(
+        accept(far).await,
+        Mode::Static as i32,
+        "28 blocks behind the summary"
+    );
+    let vm = &mut net.nodes[far].plugin.vm;
+    let event = tokio::time::timeout(PATIENCE, vm.wait_for_event(()))
+        .await
+        .expect("no STATE_SYNC_FINISHED within a minute")
+        .unwrap()
+        .into_inner();
+    assert_eq!(event.message, pb::Message::StateSyncFinished as i32);
+    let tip = vm
+        .set_state(pb::SetStateRequest {
+            state: pb::State::Bootstrapping as i32,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(tip.height, 32);
+    let plugin = &mut net.nodes[far].plugin;
+    for block in &blocks[32..] {
+        plugin.verify(block).await.unwrap();
+        plugin.accept(block).await.unwrap();
+    }
+    // The node that skipped goes on from its own history.
+    let plugin = &mut net.nodes[close].plugin;
+    for block in &blocks[30..] {
+        plugin.verify(block).await.unwrap();
+        plugin.accept(block).await.unwrap();
+    }
+}

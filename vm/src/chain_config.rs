@@ -387,6 +387,8 @@ chain_config! {
     state_sync: StateSyncConfig {
         stateSyncEnabled => enabled: bool = true, Switch,
             "a node whose chain is at genesis joins by state sync when a summary is at least `stateSyncMinBlocks` ahead (docs/state-sync.md)";
+        stateSyncWhenBehind => when_behind: bool = false, Switch,
+            "a node with history also asks the validators for a summary at every start, and syncs (dropping its history) when one is at least `stateSyncMinBlocks` ahead";
         // At the default 250 ms block gap this is a summary every 17 minutes at the busiest; a
         // summary costs a memtable flush on the accept path and one scan of the state after it.
         stateSummaryInterval => summary_interval: u64 = 4_096, Int(16..=1_000_000_000),

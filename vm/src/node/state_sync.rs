@@ -154,14 +154,18 @@ impl OpenChain {
 }
 
 impl KvVm {
-    /// Whether the engine should try state sync: enabled, and this node at genesis or mid-sync.
-    /// A node with history bootstraps from it, whatever the gap.
+    /// Whether the engine should try state sync: enabled, and this node at genesis or mid-sync
+    /// (or anywhere, with `stateSyncWhenBehind`; `accept_state_summary` then skips a summary
+    /// that is not far enough ahead).
     pub fn state_sync_enabled(&self) -> Result<bool, VmError> {
         let chain = self.open_chain()?;
-        if !chain.sync.config.enabled {
+        let config = &chain.sync.config;
+        if !config.enabled {
             return Ok(false);
         }
-        Ok(chain.tip.last_accepted().height == 0 || chain.store.state_sync_progress()?.is_some())
+        Ok(config.when_behind
+            || chain.tip.last_accepted().height == 0
+            || chain.store.state_sync_progress()?.is_some())
     }
 
     /// The summary a sync under way is syncing to.

@@ -5,6 +5,8 @@
 pub struct StateSyncConfig {
     /// `stateSyncEnabled`: a node whose chain is at genesis (or mid-sync) may join by state sync.
     pub enabled: bool,
+    /// `stateSyncWhenBehind`: a node with history may state sync too, when far enough behind.
+    pub when_behind: bool,
     /// `stateSummaryInterval`: a summary is taken at every height that is a multiple of this.
     pub summary_interval: u64,
     /// `stateSummariesKept`: how many of the newest summaries (and their snapshots) are served.
