@@ -17,8 +17,8 @@ use kvvm::block::Block;
 use kvvm::gossip::bloom::BloomFilter;
 use kvvm::gossip::wire::{self, PullRequest, PullResponse, PushTxs};
 use kvvm::ids::BlockId;
-use kvvm::tx::{Operation, Transaction, UnsignedTx};
 use kvvm::state_sync::wire::{self as sync_wire, SyncRequest, SyncResponse};
+use kvvm::tx::{Operation, Transaction, UnsignedTx};
 use kvvm_genesis::{Access, ChainLimits, Genesis, GenesisEntry};
 use kvvm_storage::{Entry, Role, StateSummary, SyncRecord};
 

@@ -312,7 +312,10 @@ async fn every_rpc_the_node_reaches_answers_without_unimplemented() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!((at0.id, at0.bytes.clone()), (last.id.clone(), last.bytes.clone()));
+    assert_eq!(
+        (at0.id, at0.bytes.clone()),
+        (last.id.clone(), last.bytes.clone())
+    );
     assert_eq!(
         vm.get_state_summary(pb::GetStateSummaryRequest { height: 1 })
             .await

@@ -250,16 +250,8 @@ impl ChainStore {
         }
         let mut batch = WriteBatch::default();
         self.put_accepted_block(&mut batch, &genesis.block_id, 0, &genesis.block_bytes);
-        for (key, entry) in &genesis.entries {
-            batch.put_cf(
-                self.cf(cf::ENTRIES),
-                key,
-                borsh::to_vec(entry).expect(BORSH_TO_VEC),
-            );
-        }
-        self.put_account_writes(&mut batch, &genesis.accounts);
+        self.put_genesis_state(&mut batch, &genesis);
         let meta_cf = self.cf(cf::META);
-        batch.put_cf(meta_cf, meta::LATTICE, genesis.lattice.to_bytes());
         batch.put_cf(meta_cf, meta::GENESIS_HASH, genesis.genesis_hash);
         batch.put_cf(meta_cf, meta::SCHEMA_VERSION, SCHEMA_VERSION.to_le_bytes());
         self.write(batch, true)?;
@@ -270,6 +262,19 @@ impl ChainStore {
             "genesis written"
         );
         Ok(())
+    }
+
+    /// The genesis entries, account records and lattice (the state, not the block).
+    pub(crate) fn put_genesis_state(&self, batch: &mut WriteBatch, genesis: &GenesisState) {
+        for (key, entry) in &genesis.entries {
+            batch.put_cf(
+                self.cf(cf::ENTRIES),
+                key,
+                borsh::to_vec(entry).expect(BORSH_TO_VEC),
+            );
+        }
+        self.put_account_writes(batch, &genesis.accounts);
+        batch.put_cf(self.cf(cf::META), meta::LATTICE, genesis.lattice.to_bytes());
     }
 
     /// Block bytes, block ID at height, status and the last-accepted pointer for an accepted block.

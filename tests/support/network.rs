@@ -346,6 +346,12 @@ impl Network {
     /// in STATE_SYNCING, where AvalancheGo puts a node that state syncs.
     pub async fn spawn_syncing_node(&mut self, genesis: &[u8], config: &[u8]) -> usize {
         let i = self.spawn_uninitialized().await;
+        self.initialize_syncing(i, genesis, config).await;
+        i
+    }
+
+    /// Initialize for node `i`'s plugin, then STATE_SYNCING.
+    async fn initialize_syncing(&mut self, i: usize, genesis: &[u8], config: &[u8]) {
         let node = &mut self.nodes[i];
         let mut request = init_request(node.dir.path(), genesis, config);
         request.node_id = node.node_id.clone();
@@ -358,29 +364,18 @@ impl Network {
             })
             .await
             .unwrap();
-        i
     }
 
     /// SIGKILLs node `i`'s plugin and starts a new one on the same data directory, node ID and
     /// AppSender, initialized and left in STATE_SYNCING: a node restarted mid-sync.
     pub async fn restart_syncing(&mut self, i: usize, genesis: &[u8], config: &[u8]) {
-        let node = &mut self.nodes[i];
-        let old = std::mem::replace(&mut node.plugin, spawn_plugin().await);
-        old.kill();
-        let mut request = init_request(node.dir.path(), genesis, config);
-        request.node_id = node.node_id.clone();
-        request.server_addr = node.server_addr.clone();
-        node.plugin.vm.initialize(request).await.unwrap();
-        node.plugin
-            .vm
-            .set_state(pb::SetStateRequest {
-                state: pb::State::StateSyncing as i32,
-            })
-            .await
-            .unwrap();
+        let fresh = spawn_plugin().await;
+        std::mem::replace(&mut self.nodes[i].plugin, fresh).kill();
+        self.initialize_syncing(i, genesis, config).await;
         if !self.joined.contains(&i) {
             return;
         }
+        let node = &self.nodes[i];
         self.routes
             .clients
             .lock()

@@ -362,16 +362,8 @@ impl ChainStore {
         for name in [cf::ENTRIES, cf::NONCES, cf::ACCOUNTS, cf::TXS] {
             self.delete_all(&mut batch, name)?;
         }
-        for (key, entry) in &genesis.entries {
-            batch.put_cf(
-                self.cf(cf::ENTRIES),
-                key,
-                borsh::to_vec(entry).expect(BORSH_TO_VEC),
-            );
-        }
-        self.put_account_writes(&mut batch, &genesis.accounts);
+        self.put_genesis_state(&mut batch, genesis);
         let meta_cf = self.cf(cf::META);
-        batch.put_cf(meta_cf, meta::LATTICE, genesis.lattice.to_bytes());
         for key in [meta::SYNC_SUMMARY, meta::SYNC_DONE, meta::SYNC_LATTICE] {
             batch.delete_cf(meta_cf, key);
         }
