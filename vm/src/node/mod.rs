@@ -119,6 +119,24 @@ impl OpenChain {
         Ok(())
     }
 
+    /// Replaces the chain with the one the store now holds (after a sync ended or was given up).
+    pub(crate) fn reload(&self) -> Result<(), VmError> {
+        let (last_accepted, lattice) = crate::node::open::load_tip(&self.store)?;
+        let chain = crate::chain::Chain::new(
+            self.store.clone(),
+            last_accepted,
+            lattice,
+            self.identity.params.clone(),
+            self.signatures.clone(),
+            self.clock.clone(),
+        )
+        .keeping_blocks(self.config.keep_blocks);
+        let mut tree = self.chain.lock();
+        *tree = chain;
+        self.publish_tip(&tree)?;
+        Ok(())
+    }
+
     /// Transactions in the pool, pending and waiting.
     pub(crate) fn pending_txs(&self) -> usize {
         self.mempool.len()

@@ -112,24 +112,6 @@ impl OpenChain {
         }
     }
 
-    /// Replaces the chain with the one the store now holds (after a sync ended or was given up).
-    fn reload(&self) -> Result<(), VmError> {
-        let (last_accepted, lattice) = crate::node::open::load_tip(&self.store)?;
-        let chain = crate::chain::Chain::new(
-            self.store.clone(),
-            last_accepted,
-            lattice,
-            self.identity.params.clone(),
-            self.signatures.clone(),
-            self.clock.clone(),
-        )
-        .keeping_blocks(self.config.keep_blocks);
-        let mut tree = self.chain.lock();
-        *tree = chain;
-        self.publish_tip(&tree)?;
-        Ok(())
-    }
-
     /// Starts the task that syncs to the summary the store is syncing to.
     fn spawn_sync(self: &Arc<Self>, progress: kvvm_storage::SyncProgress) {
         self.sync.running.store(true, Ordering::SeqCst);
