@@ -227,6 +227,7 @@ func assertServesSyncedState(ctx context.Context, t *testing.T, h *harness, i in
 		t.Fatal(err)
 	}
 	waitAccepted(ctx, t, h.client(0), txID)
+	waitAccepted(ctx, t, h.client(i), txID)
 	if entry := mustGet(ctx, t, h.client(i), "k/after-sync"); entry.Value != "written through a synced node" {
 		t.Fatalf("the synced node reads k/after-sync as %+v", entry)
 	}
