@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use crate::gossip::outbound::Outbound;
 use crate::node::{KvVm, OpenChain, VmError};
 use crate::state_sync::fetch::SyncClient;
-use crate::state_sync::serve::SummaryServer;
+use crate::state_sync::serve::{Intake, SummaryServer};
 use crate::state_sync::StateSyncConfig;
 
 /// What the engine should do after a summary is accepted (`StateSummaryAccept`'s mode).
@@ -244,8 +244,9 @@ impl KvVm {
 }
 
 impl KvVm {
-    /// A peer's state sync request: answered from a snapshot on a blocking thread, always (an
-    /// `Unavailable` answer lets the asker move on at once instead of waiting for its timeout).
+    /// A peer's state sync request: answered always, from a snapshot on a blocking thread when it
+    /// is let through (an `Unavailable` or `Busy` answer lets the asker move on or slow down at
+    /// once instead of waiting for its timeout).
     pub async fn answer_state_sync(&self, from: Vec<u8>, request_id: u32, payload: Vec<u8>) {
         let Ok(chain) = self.open_chain() else {
             return;
@@ -254,11 +255,19 @@ impl KvVm {
             return;
         };
         let server = chain.sync.server.clone();
-        let asker = from.clone();
-        let Ok(response) =
-            tokio::task::spawn_blocking(move || server.answer(&asker, &payload)).await
-        else {
-            return;
+        let response = match server.take(&from, &payload) {
+            Intake::Answer(refusal) => refusal,
+            Intake::Serve(request, permit) => {
+                let asker = from.clone();
+                let answered = tokio::task::spawn_blocking(move || {
+                    let _permit = permit;
+                    server.answer(&asker, request)
+                });
+                let Ok(response) = answered.await else {
+                    return;
+                };
+                response
+            }
         };
         if let Err(e) = outbound.respond(from, request_id, response).await {
             tracing::debug!(error = %e, "the node did not take a state sync answer");

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use kvvm_storage::{ChainStore, SnapshotReader, Snapshots, StateSummary, StorageError};
 use parking_lot::Mutex;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::gossip::throttle::RequestThrottle;
 use crate::metrics::Metrics;
@@ -18,6 +19,17 @@ use crate::state_sync::wire::{self, SyncRequest, SyncResponse};
 /// for a last record of up to the chain's largest value.
 pub const MAX_CHUNK_BYTES: usize = 1 << 20;
 
+/// Answers read from snapshots at once; beyond, peers are told `Busy`. Two cores here: more would
+/// only queue on the disk and take threads from the node's calls.
+const MAX_ANSWERS_AT_ONCE: usize = 4;
+
+/// A peer's request once taken: to be served on a blocking thread (holding one of the
+/// [`MAX_ANSWERS_AT_ONCE`] permits), or answered at once.
+pub enum Intake {
+    Serve(SyncRequest, OwnedSemaphorePermit),
+    Answer(Vec<u8>),
+}
+
 pub struct SummaryServer {
     snapshots: Snapshots,
     config: StateSyncConfig,
@@ -26,6 +38,8 @@ pub struct SummaryServer {
     reader: Mutex<Option<Arc<SnapshotReader>>>,
     /// One summarization at a time; it is a full scan of a snapshot.
     summarizing: Mutex<()>,
+    /// Answers being read from snapshots now, over all peers: each holds a blocking thread.
+    answering: Arc<Semaphore>,
     metrics: Arc<Metrics>,
 }
 
@@ -41,6 +55,7 @@ impl SummaryServer {
             config,
             reader: Mutex::new(None),
             summarizing: Mutex::new(()),
+            answering: Arc::new(Semaphore::new(MAX_ANSWERS_AT_ONCE)),
             metrics,
         };
         server.count_summary()?;
@@ -119,11 +134,11 @@ impl SummaryServer {
         Ok(Some(reader))
     }
 
-    /// The answer to a peer's request: never an error (a request this node cannot serve gets
-    /// `Unavailable`, so the asker moves on at once; one over the peer's rate gets `Busy`).
-    /// Blocking: reads a snapshot.
-    pub fn answer(&self, from: &[u8], payload: &[u8]) -> Vec<u8> {
-        let response = match wire::decode_request(payload) {
+    /// Takes a peer's request on the async side, before any disk work: a malformed one is
+    /// answered `Unavailable` at once, one over the peer's rate or beyond the answers being read
+    /// now `Busy` (the asker waits and asks again). Never an error.
+    pub fn take(&self, from: &[u8], payload: &[u8]) -> Intake {
+        let refusal = match wire::decode_request(payload) {
             Err(e) => {
                 tracing::debug!(peer = %hex::encode(from), error = %e, "bad state sync request");
                 SyncResponse::Unavailable
@@ -132,14 +147,25 @@ impl SummaryServer {
                 tracing::debug!(peer = %hex::encode(from), "state sync request over the peer's rate");
                 SyncResponse::Busy
             }
-            Ok(request) => self.serve(request).inspect(|response| {
-                if matches!(response, SyncResponse::Chunk { .. } | SyncResponse::Block { .. }) {
-                    self.metrics.state_sync_requests_served.inc();
-                }
-            }).unwrap_or_else(|e| {
+            Ok(request) => match self.answering.clone().try_acquire_owned() {
+                Ok(permit) => return Intake::Serve(request, permit),
+                Err(_) => SyncResponse::Busy,
+            },
+        };
+        Intake::Answer(wire::encode_response(&refusal))
+    }
+
+    /// The answer to a request [`SummaryServer::take`] let through. Blocking: reads a snapshot.
+    pub fn answer(&self, from: &[u8], request: SyncRequest) -> Vec<u8> {
+        let response = match self.serve(request) {
+            Ok(response) => {
+                self.metrics.state_sync_requests_served.inc();
+                response
+            }
+            Err(e) => {
                 tracing::debug!(peer = %hex::encode(from), error = %e, "state sync request not served");
                 SyncResponse::Unavailable
-            }),
+            }
         };
         wire::encode_response(&response)
     }
@@ -169,5 +195,69 @@ impl SummaryServer {
                 None => SyncResponse::Unavailable,
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain_config::ChainConfig;
+
+    fn open_server(requests_per_sec: u64) -> (tempfile::TempDir, SummaryServer) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = StateSyncConfig {
+            peer_requests_per_sec: requests_per_sec,
+            ..ChainConfig::default().state_sync
+        };
+        let server = SummaryServer::open(dir.path(), config, Arc::new(Metrics::new())).unwrap();
+        (dir, server)
+    }
+
+    fn refusal(intake: Intake) -> SyncResponse {
+        match intake {
+            Intake::Answer(bytes) => wire::decode_response(&bytes).unwrap(),
+            Intake::Serve(..) => panic!("let through"),
+        }
+    }
+
+    #[test]
+    fn requests_are_refused_before_any_disk_work_when_malformed_too_frequent_or_too_many() {
+        let (_dir, server) = open_server(2);
+        let request = wire::encode_request(&SyncRequest::Block { height: 4096 });
+        assert_eq!(
+            refusal(server.take(b"peer", b"junk")),
+            SyncResponse::Unavailable
+        );
+        let mut permits = Vec::new();
+        for _ in 0..2 {
+            match server.take(b"peer", &request) {
+                Intake::Serve(_, permit) => permits.push(permit),
+                Intake::Answer(_) => panic!("refused within the peer's rate"),
+            }
+        }
+        assert_eq!(refusal(server.take(b"peer", &request)), SyncResponse::Busy);
+
+        // Other peers share MAX_ANSWERS_AT_ONCE answers in progress.
+        let (_dir, server) = open_server(100);
+        let held: Vec<_> = (0..MAX_ANSWERS_AT_ONCE)
+            .map(|i| match server.take(&[i as u8], &request) {
+                Intake::Serve(_, permit) => permit,
+                Intake::Answer(_) => panic!("refused below the limit"),
+            })
+            .collect();
+        assert_eq!(
+            refusal(server.take(b"another", &request)),
+            SyncResponse::Busy
+        );
+        drop(held);
+        assert!(matches!(
+            server.take(b"another", &request),
+            Intake::Serve(..)
+        ));
+        // A height this node keeps no snapshot of is unavailable, not an error.
+        assert_eq!(
+            wire::decode_response(&server.answer(b"another", SyncRequest::Block { height: 4096 })),
+            Ok(SyncResponse::Unavailable)
+        );
     }
 }
