@@ -285,6 +285,39 @@ fn truncate_to_half(path: &Path) {
 }
 
 /// Overwrites every occurrence of `needle` in the files of `data`'s database; returns how many.
+/// The table files of the `entries` column family, as RocksDB lists them: a marked value also
+/// lies in its block's bytes (in `blocks`), and a data block there may hold the last accepted
+/// block too, which every start reads.
+fn entry_files(data: &Path) -> Vec<PathBuf> {
+    let db_path = data.join("kvvm-db");
+    let options = rocksdb::Options::default();
+    let names = rocksdb::DB::list_cf(&options, &db_path).unwrap();
+    let db = rocksdb::DB::open_cf_for_read_only(&options, &db_path, &names, false).unwrap();
+    db.live_files()
+        .unwrap()
+        .into_iter()
+        .filter(|file| file.column_family_name == "entries")
+        .map(|file| db_path.join(file.name.trim_start_matches('/')))
+        .collect()
+}
+
+/// Garbage in the data blocks of the entries' largest table file (a third of the way in, before
+/// its index and footer): entries only the start-up scan reads.
+fn entries_damaged() -> Box<dyn Fn(&Path)> {
+    Box::new(|data| {
+        let path = entry_files(data)
+            .into_iter()
+            .max_by_key(|path| std::fs::metadata(path).unwrap().len())
+            .expect("the entries have a table file");
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes.len() / 3;
+        for b in &mut bytes[at..at + 64] {
+            *b = !*b;
+        }
+        std::fs::write(&path, bytes).unwrap();
+    })
+}
+
 fn scribble_over(data: &Path, needle: &[u8]) -> usize {
     let mut count = 0;
     for path in files(data, "") {
@@ -374,7 +407,7 @@ impl Populated {
         }
     }
 
-    /// The marked value written `BLOCKS / 2` blocks in: an entry no start-up read but the scan touches.
+    /// The marked value written `BLOCKS / 2` blocks in, found in the WAL of a killed plugin.
     fn middle_marker(&self) -> Vec<u8> {
         self.markers[BLOCKS as usize / 2][..64].to_vec()
     }
@@ -432,7 +465,7 @@ async fn damaged_database_files_are_refused_at_initialize_with_a_clear_error() {
         Damage {
             // Only the start-up scan of the state reads it.
             case: "garbage in an SST record",
-            apply: scribbled(clean.middle_marker()),
+            apply: entries_damaged(),
             expected: &["is damaged", "checksum mismatch"],
         },
     ];
@@ -441,7 +474,7 @@ async fn damaged_database_files_are_refused_at_initialize_with_a_clear_error() {
     // `verifyStateOnStart: false` trades for a faster start.
     {
         let copy = clean.copy();
-        scribbled(clean.middle_marker())(copy.path());
+        entries_damaged()(copy.path());
         let mut plugin = spawn_plugin().await;
         let unchecked = br#"{"verifyStateOnStart":false}"#;
         let init = plugin
