@@ -59,7 +59,8 @@ func (c *kvvmClient) stateSyncInfo(ctx context.Context) (stateSyncInfo, error) {
 
 // checkStateSyncJoin grows the chain to at least 100,000 keys and 2,000 blocks, then adds three
 // nodes that track the subnet: one with state sync off (the baseline: it replays every block), one
-// that joins by state sync, and one killed while it syncs and restarted. Each must end at the
+// that joins by state sync and then becomes a validator (as add-node makes one), and one killed
+// while it syncs and restarted. Each must end at the
 // validators' tip; the synced ones must start their history at the summary's height, serve the
 // summary's state and take new writes. The log compares the two ways of joining.
 func checkStateSyncJoin(t *testing.T, h *harness) {
@@ -97,6 +98,11 @@ func checkStateSyncJoin(t *testing.T, h *harness) {
 		tip.Height, replayTook.Round(time.Millisecond), summary, tip.Height-summary,
 		syncTook.Round(time.Millisecond), replayTook.Seconds()/syncTook.Seconds())
 
+	// The synced node becomes a validator the way `kvvm-network add-node` makes one, then serves
+	// and takes writes as one.
+	if err := makeValidator(ctx, h.log, h.network, h.network.Subnets[0], h.node(0).URI, h.node(syncer)); err != nil {
+		t.Fatalf("making the synced node a validator: %v", err)
+	}
 	assertServesSyncedState(ctx, t, h, syncer, seed)
 
 	// Small chunks make the sync long enough to kill it in the middle.
