@@ -8,7 +8,7 @@
 //! stay genesis's: only
 //! [`ChainStore::finish_state_sync`] moves it, in one batch, to the summary's block.
 
-use rocksdb::WriteBatch;
+use rocksdb::{IteratorMode, WriteBatch};
 use tracing::info;
 
 use crate::error::{Result, StorageError};
@@ -260,13 +260,17 @@ impl ChainStore {
         Ok(())
     }
 
+    /// Adds the deletion of every key of a column family to `batch`: one range deletion from its
+    /// first key to its last, and the last, so the work and the batch stay the same size whatever
+    /// the state holds (the engine waits on this call).
     fn delete_all(&self, batch: &mut WriteBatch, name: &'static str) -> Result<()> {
-        for item in self
-            .db()
-            .iterator_cf(self.cf(name), rocksdb::IteratorMode::Start)
-        {
-            let (key, _) = item?;
-            batch.delete_cf(self.cf(name), key);
+        let handle = self.cf(name);
+        let first = self.db().iterator_cf(handle, IteratorMode::Start).next();
+        let last = self.db().iterator_cf(handle, IteratorMode::End).next();
+        if let (Some(first), Some(last)) = (first, last) {
+            let (first, last) = (first?.0, last?.0);
+            batch.delete_range_cf(handle, &first, &last);
+            batch.delete_cf(handle, &last);
         }
         Ok(())
     }

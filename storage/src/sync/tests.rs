@@ -454,3 +454,32 @@ fn an_abandoned_sync_leaves_the_genesis_state() {
         Err(StorageError::NoStateSync)
     ));
 }
+
+#[test]
+fn a_store_with_history_drops_all_of_it_when_a_sync_begins() {
+    let s = server(20, 10);
+    let reader = s.snapshots.reader(s.height).unwrap().unwrap();
+    let dir = TempDir::new().unwrap();
+    let client = fresh_client(&dir);
+    grow(&client, 5, 7);
+    client.begin_state_sync(reader.summary()).unwrap();
+    assert_eq!(client.last_accepted().unwrap(), Some((block_id(0), 0)));
+    assert!(client
+        .entries_with_prefix(b"", None, usize::MAX)
+        .unwrap()
+        .is_empty());
+    assert_eq!(client.nonce(&account(1)).unwrap(), 0);
+    assert_eq!(client.account(&account(1010)).unwrap(), Account::default());
+    assert_eq!(client.block_id_at_height(5).unwrap(), None);
+    assert_eq!(client.block(&block_id(5)).unwrap(), None);
+    assert_eq!(client.tx_location(&[5; 32]).unwrap(), None);
+    assert_eq!(client.block(&block_id(0)).unwrap().unwrap(), b"genesis");
+    for bucket in 0..reader.summary().buckets.len() {
+        sync_bucket(&client, &reader, bucket, 300);
+    }
+    client.finish_state_sync(&reader.block().unwrap()).unwrap();
+    assert_eq!(
+        client.recompute_lattice().unwrap(),
+        s.store.lattice().unwrap()
+    );
+}
