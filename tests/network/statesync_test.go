@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -60,14 +61,32 @@ func (c *kvvmClient) stateSyncInfo(ctx context.Context) (stateSyncInfo, error) {
 // checkStateSyncJoin grows the chain to at least 100,000 keys and 2,000 blocks, then adds three
 // nodes that track the subnet: one with state sync off (the baseline: it replays every block), one
 // that joins by state sync and then becomes a validator (as add-node makes one), and one killed
-// while it syncs and restarted. Each must end at the
-// validators' tip; the synced ones must start their history at the summary's height, serve the
-// summary's state and take new writes. The log compares the two ways of joining.
+// while it syncs and restarted. Each must end at the validators' tip; the synced ones must start
+// their history at the summary's height, serve the summary's state and take new writes. The log
+// compares the two ways of joining. A fourth node with stateSyncWhenBehind joins before the chain
+// grows and is stopped; restarted far behind it syncs, restarted a block behind it does not.
 func checkStateSyncJoin(t *testing.T, h *harness) {
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 	validators := len(h.network.Nodes)
 	seed := uint64(time.Now().UnixNano())
+	// A block first, so that the node has history of its own, not only genesis.
+	txID, err := newAccount("k/before").submit(ctx, h.client(0), 0, put("k/before", "a block before the node joins"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitAccepted(ctx, t, h.client(0), txID)
+	behind := h.startTrackingNode(ctx, map[string]any{"stateSyncWhenBehind": true})
+	h.waitJoined(ctx, behind, time.Now())
+	behindHistory := mustStateSyncInfo(ctx, t, h.client(behind)).BlockHistory.OldestBlockHeight
+	behindTip, err := h.client(behind).lastAccepted(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if behindTip.Height == 0 {
+		t.Fatal("the node with stateSyncWhenBehind joined a chain with no block")
+	}
+	behindNode := h.detachNode(ctx, behind)
 	growChain(ctx, t, h, seed)
 	tip := waitConverged(ctx, t, h)
 	summary := tip.Height / stateSyncInterval * stateSyncInterval
@@ -82,6 +101,11 @@ func checkStateSyncJoin(t *testing.T, h *harness) {
 	if info := mustStateSyncInfo(ctx, t, h.client(replayer)); info.BlockHistory.OldestBlockHeight != 1 {
 		t.Fatalf("the node with state sync off starts its history at %d, want 1", info.BlockHistory.OldestBlockHeight)
 	}
+	replayChain := h.chainJoinTook(replayer)
+	// Stopped once measured: tmpnet makes every running node a bootstrap beacon of the next, and the
+	// syncing node must start among the same peers as the replaying one did, or its primary network
+	// bootstrap waits on this node and its time is no longer comparable.
+	h.detachNode(ctx, replayer)
 
 	began = time.Now()
 	syncer := h.startTrackingNode(ctx, nil)
@@ -94,9 +118,12 @@ func checkStateSyncJoin(t *testing.T, h *harness) {
 	if fetched >= float64(summary) {
 		t.Fatalf("the state-synced node fetched %v blocks, as many as the summary's height %d", fetched, summary)
 	}
-	t.Logf("joining a chain of %d blocks: replaying from genesis took %s, state sync to %d and %d blocks after it %s (%.1f× faster)",
+	t.Logf("joining a chain of %d blocks, from the node's start until it is healthy at the tip: replaying from genesis took %s, state sync to %d and %d blocks after it %s (%.1f× faster)",
 		tip.Height, replayTook.Round(time.Millisecond), summary, tip.Height-summary,
 		syncTook.Round(time.Millisecond), replayTook.Seconds()/syncTook.Seconds())
+	syncChain := h.chainJoinTook(syncer)
+	t.Logf("the kvvm chain alone, from its plugin's start until normal operation: replaying from genesis took %s, state sync %s (%.1f× faster)",
+		replayChain.Round(time.Millisecond), syncChain.Round(time.Millisecond), replayChain.Seconds()/syncChain.Seconds())
 
 	// The synced node becomes a validator the way `kvvm-network add-node` makes one, then serves
 	// and takes writes as one.
@@ -113,6 +140,43 @@ func checkStateSyncJoin(t *testing.T, h *harness) {
 	h.waitChainLog(ctx, killed, "resuming the state sync under way")
 	waitConverged(ctx, t, h)
 	assertSyncedAt(ctx, t, h, killed, summary)
+
+	checkSyncWhenBehind(ctx, t, h, behindNode, behindHistory, behindTip.Height, summary)
+}
+
+// checkSyncWhenBehind restarts a node with stateSyncWhenBehind that was stopped with history
+// below summary: it must sync to the summary, dropping its older history. Stopped again and
+// restarted a block behind, it must skip the summary and bootstrap instead.
+func checkSyncWhenBehind(ctx context.Context, t *testing.T, h *harness, node *tmpnet.Node, oldest, stoppedHeight, summary uint64) {
+	t.Helper()
+	if stoppedHeight+stateSyncMinBlocks > summary {
+		t.Fatalf("the node with stateSyncWhenBehind stopped at %d, too close to the summary at %d to test a sync", stoppedHeight, summary)
+	}
+	logged := h.chainLogSize(node)
+	behind := h.attachNode(ctx, node)
+	h.waitChainLogAfter(ctx, behind, logged, fmt.Sprintf("state sync started height=%d", summary))
+	waitConverged(ctx, t, h)
+	assertSyncedAt(ctx, t, h, behind, summary)
+	t.Logf("a node with history from %d to %d, restarted with stateSyncWhenBehind, synced to %d",
+		oldest, stoppedHeight, summary)
+
+	h.detachNode(ctx, behind)
+	writer := newAccount("k/behind")
+	txID, err := writer.submit(ctx, h.client(0), 0, put("k/while-stopped", "written while a node was stopped"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitAccepted(ctx, t, h.client(0), txID)
+	logged = h.chainLogSize(node)
+	behind = h.attachNode(ctx, node)
+	h.waitChainLogAfter(ctx, behind, logged, "state summary too close to bootstrap by sync: skipped")
+	waitConverged(ctx, t, h)
+	if got := mustGet(ctx, t, h.client(behind), "k/while-stopped"); got.Value != "written while a node was stopped" {
+		t.Fatalf("the restarted node reads k/while-stopped as %+v", got)
+	}
+	if info := mustStateSyncInfo(ctx, t, h.client(behind)); info.BlockHistory.OldestBlockHeight != summary {
+		t.Fatalf("restarted a block behind, the node's history starts at %d, want %d (no second sync)", info.BlockHistory.OldestBlockHeight, summary)
+	}
 }
 
 // growChain writes 100,000 new keys with the kvvm load client (the plugin binary), slowly enough
@@ -304,21 +368,96 @@ func (h *harness) waitJoined(ctx context.Context, i int, began time.Time) time.D
 	return time.Since(began)
 }
 
+// chainLogPath is where node's AvalancheGo keeps the kvvm chain's log (the plugin's stderr too),
+// appended to across restarts.
+func (h *harness) chainLogPath(node *tmpnet.Node) string {
+	return filepath.Join(node.DataDir, "logs", h.chainID+".log")
+}
+
 // waitChainLog waits until node i's kvvm chain log holds text.
 func (h *harness) waitChainLog(ctx context.Context, i int, text string) {
 	h.t.Helper()
-	path := filepath.Join(h.node(i).DataDir, "logs", h.chainID+".log")
+	h.waitChainLogAfter(ctx, i, 0, text)
+}
+
+// waitChainLogAfter waits until node i's kvvm chain log holds text past its first offset bytes.
+func (h *harness) waitChainLogAfter(ctx context.Context, i int, offset int, text string) {
+	h.t.Helper()
+	path := h.chainLogPath(h.node(i))
 	err := eventually(ctx, 20*time.Millisecond, func() error {
 		raw, err := os.ReadFile(path)
 		if err != nil {
 			return err
 		}
-		if !bytes.Contains(raw, []byte(text)) {
-			return fmt.Errorf("node %d's chain log lacks %q", i+1, text)
+		if len(raw) < offset || !bytes.Contains(raw[offset:], []byte(text)) {
+			return fmt.Errorf("node %d's chain log lacks %q past byte %d", i+1, text, offset)
 		}
 		return nil
 	})
 	if err != nil {
 		h.t.Fatal(err)
 	}
+}
+
+// chainLogSize is how many bytes node's kvvm chain log holds now (0 before its chain first ran).
+func (h *harness) chainLogSize(node *tmpnet.Node) int {
+	info, err := os.Stat(h.chainLogPath(node))
+	if err != nil {
+		return 0
+	}
+	return int(info.Size())
+}
+
+// chainJoinTook reads from node i's kvvm chain log how long its chain took from the plugin's start
+// to normal operation: the join as the chain sees it, without the node's own start and the
+// bootstrap of the primary network, which take the same time however the chain joins. Only a
+// node's first run is measured.
+func (h *harness) chainJoinTook(i int) time.Duration {
+	h.t.Helper()
+	raw, err := os.ReadFile(h.chainLogPath(h.node(i)))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var started time.Time
+	for _, line := range strings.Split(string(raw), "\n") {
+		switch {
+		case started.IsZero() && strings.Contains(line, "kvvm plugin serving"):
+			started = pluginLogTime(h.t, line)
+		case !started.IsZero() && strings.Contains(line, `engine state changed state="normal_op"`):
+			return pluginLogTime(h.t, line).Sub(started)
+		}
+	}
+	h.t.Fatalf("node %d's chain log shows no plugin start followed by normal operation", i+1)
+	return 0
+}
+
+// pluginLogTime is the timestamp that starts a line the kvvm plugin logged (RFC 3339, UTC).
+func pluginLogTime(t *testing.T, line string) time.Time {
+	t.Helper()
+	stamp, _, _ := strings.Cut(line, " ")
+	at, err := time.Parse(time.RFC3339Nano, stamp)
+	if err != nil {
+		t.Fatalf("a kvvm log line without a timestamp: %q", line)
+	}
+	return at
+}
+
+// detachNode stops node i and takes it out of the harness's nodes, so that checks over every node
+// (convergence, equal chains) leave it out while it is down. attachNode brings it back.
+func (h *harness) detachNode(ctx context.Context, i int) *tmpnet.Node {
+	h.t.Helper()
+	node := h.node(i)
+	h.stopNode(ctx, i)
+	h.network.Nodes = slices.Delete(h.network.Nodes, i, i+1)
+	return node
+}
+
+// attachNode starts a node detachNode took out, as the harness's last node, and waits until it is
+// healthy. Returns its index.
+func (h *harness) attachNode(ctx context.Context, node *tmpnet.Node) int {
+	h.t.Helper()
+	h.network.Nodes = append(h.network.Nodes, node)
+	i := len(h.network.Nodes) - 1
+	h.restartNode(ctx, i)
+	return i
 }
