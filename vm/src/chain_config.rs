@@ -399,8 +399,12 @@ chain_config! {
             "a summary fewer blocks than this above the last accepted block is skipped: bootstrapping them is cheaper";
         stateSyncChunkBytes => chunk_bytes: usize = 256 << 10, Bytes(16 << 10..=1 << 20),
             "records per answer to a state bucket request";
-        stateSyncPeerRequestsPerSec => peer_requests_per_sec: u64 = 20, Int(1..=10_000),
+        // A bucket of a small state is one small answer, so the request rate, not the bytes,
+        // paces a join; the byte rate bounds what a peer asking for full chunks takes.
+        stateSyncPeerRequestsPerSec => peer_requests_per_sec: u64 = 100, Int(1..=10_000),
             "state sync requests per second one peer may have answered";
+        stateSyncPeerBytesPerSec => peer_bytes_per_sec: u64 = 5 << 20, Bytes(64 << 10..=1 << 30),
+            "bytes of state sync answers per second one peer may take (each request is charged its largest answer, and given back what its answer did not use)";
     }
 }
 
@@ -457,6 +461,37 @@ mod tests {
         let err = ChainConfig::parse(br#"{"mempoolMaxTxs": 0}"#).unwrap_err();
         assert!(err.to_string().contains("mempoolMaxTxs"), "{err}");
         assert!(ChainConfig::parse(br#"{"mempoolMaxTxs": 1000001}"#).is_err());
+    }
+
+    #[test]
+    fn state_sync_fields_are_checked_at_their_edges() {
+        let parse = |field: &str, value: u64| {
+            ChainConfig::parse(format!("{{\"{field}\": {value}}}").as_bytes()).map(|c| c.state_sync)
+        };
+        let edges: [(&str, u64, u64); 6] = [
+            ("stateSummaryInterval", 16, 1_000_000_000),
+            ("stateSummariesKept", 1, 64),
+            ("stateSyncMinBlocks", 0, 1_000_000_000),
+            ("stateSyncChunkBytes", 16 << 10, 1 << 20),
+            ("stateSyncPeerRequestsPerSec", 1, 10_000),
+            ("stateSyncPeerBytesPerSec", 64 << 10, 1 << 30),
+        ];
+        for (field, low, high) in edges {
+            assert!(parse(field, low).is_ok(), "{field} = {low}");
+            assert!(parse(field, high).is_ok(), "{field} = {high}");
+            if let Some(below) = low.checked_sub(1) {
+                let err = parse(field, below).unwrap_err();
+                assert!(err.to_string().contains(field), "{err}");
+            }
+            let err = parse(field, high + 1).unwrap_err();
+            assert!(err.to_string().contains(field), "{err}");
+        }
+        let sync = parse("stateSyncPeerBytesPerSec", 1 << 20).unwrap();
+        assert_eq!(sync.peer_bytes_per_sec, 1 << 20);
+        assert_eq!(
+            sync.peer_requests_per_sec,
+            ChainConfig::default().state_sync.peer_requests_per_sec
+        );
     }
 
     #[test]

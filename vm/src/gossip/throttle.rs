@@ -59,6 +59,14 @@ impl Throttle {
         buckets.bytes.try_take(size);
         true
     }
+
+    /// Gives `peer` back `bytes` of what [`Throttle::allow`] took: for an answer charged its
+    /// largest size before it was built, the part it did not use.
+    pub fn refund(&self, peer: &[u8], bytes: usize) {
+        if let Some(buckets) = self.peers.lock().get_mut(peer) {
+            buckets.bytes.give_back(bytes as f64);
+        }
+    }
 }
 
 /// Pull requests from one peer, counted apart from its other messages: a request is a few bytes,

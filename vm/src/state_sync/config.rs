@@ -18,4 +18,6 @@ pub struct StateSyncConfig {
     pub chunk_bytes: usize,
     /// `stateSyncPeerRequestsPerSec`: state sync requests per second one peer may have answered.
     pub peer_requests_per_sec: u64,
+    /// `stateSyncPeerBytesPerSec`: bytes of state sync answers per second one peer may take.
+    pub peer_bytes_per_sec: u64,
 }

@@ -10,7 +10,7 @@ use kvvm_storage::{ChainStore, SnapshotReader, Snapshots, StateSummary, StorageE
 use parking_lot::Mutex;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::gossip::throttle::RequestThrottle;
+use crate::gossip::throttle::Throttle;
 use crate::metrics::Metrics;
 use crate::state_sync::config::StateSyncConfig;
 use crate::state_sync::wire::{self, SyncRequest, SyncResponse};
@@ -33,7 +33,8 @@ pub enum Intake {
 pub struct SummaryServer {
     snapshots: Snapshots,
     config: StateSyncConfig,
-    requests: RequestThrottle,
+    /// Per peer: requests, and answer bytes (each request charged its largest answer up front).
+    requests: Throttle,
     /// The snapshot last read for a peer: peers syncing ask about the same height many times.
     reader: Mutex<Option<Arc<SnapshotReader>>>,
     /// One summarization at a time; it is a full scan of a snapshot.
@@ -51,7 +52,7 @@ impl SummaryServer {
     ) -> Result<Self, StorageError> {
         let server = Self {
             snapshots: Snapshots::open(dir)?,
-            requests: RequestThrottle::new(config.peer_requests_per_sec),
+            requests: Throttle::new(config.peer_requests_per_sec, config.peer_bytes_per_sec),
             config,
             reader: Mutex::new(None),
             summarizing: Mutex::new(()),
@@ -135,28 +136,58 @@ impl SummaryServer {
     }
 
     /// Takes a peer's request on the async side, before any disk work: a malformed one is
-    /// answered `Unavailable` at once, one over the peer's rate or beyond the answers being read
-    /// now `Busy` (the asker waits and asks again). Never an error.
+    /// answered `Unavailable` at once, one over the peer's request or byte rate or beyond the
+    /// answers being read now `Busy` (the asker waits and asks again). Never an error.
     pub fn take(&self, from: &[u8], payload: &[u8]) -> Intake {
         let refusal = match wire::decode_request(payload) {
             Err(e) => {
                 tracing::debug!(peer = %hex::encode(from), error = %e, "bad state sync request");
                 SyncResponse::Unavailable
             }
-            Ok(_) if !self.requests.allow(from, Instant::now()) => {
+            Ok(request)
+                if !self
+                    .requests
+                    .allow(from, self.largest_answer(&request), Instant::now()) =>
+            {
                 tracing::debug!(peer = %hex::encode(from), "state sync request over the peer's rate");
                 SyncResponse::Busy
             }
             Ok(request) => match self.answering.clone().try_acquire_owned() {
                 Ok(permit) => return Intake::Serve(request, permit),
-                Err(_) => SyncResponse::Busy,
+                Err(_) => {
+                    self.requests.refund(from, self.largest_answer(&request));
+                    SyncResponse::Busy
+                }
             },
         };
         Intake::Answer(wire::encode_response(&refusal))
     }
 
+    /// What a request is charged before it is served: the most its answer may carry. A block is
+    /// charged a full chunk (it is asked for once per sync).
+    fn largest_answer(&self, request: &SyncRequest) -> usize {
+        match request {
+            SyncRequest::Chunk { max_bytes, .. } => self.chunk_budget(*max_bytes),
+            SyncRequest::Block { .. } => MAX_CHUNK_BYTES,
+        }
+    }
+
+    /// Records per answer: what the asker wants, within this node's `stateSyncChunkBytes`.
+    fn chunk_budget(&self, max_bytes: u32) -> usize {
+        (max_bytes as usize).min(self.config.chunk_bytes.min(MAX_CHUNK_BYTES))
+    }
+
     /// The answer to a request [`SummaryServer::take`] let through. Blocking: reads a snapshot.
+    /// The part of the request's charge the answer did not use is given back to the peer.
     pub fn answer(&self, from: &[u8], request: SyncRequest) -> Vec<u8> {
+        let charged = self.largest_answer(&request);
+        let answer = self.build_answer(from, request);
+        self.requests
+            .refund(from, charged.saturating_sub(answer.len()));
+        answer
+    }
+
+    fn build_answer(&self, from: &[u8], request: SyncRequest) -> Vec<u8> {
         let response = match self.serve(request) {
             Ok(response) => {
                 self.metrics.state_sync_requests_served.inc();
@@ -181,8 +212,11 @@ impl SummaryServer {
                 let Some(reader) = self.reader(height)? else {
                     return Ok(SyncResponse::Unavailable);
                 };
-                let budget = (max_bytes as usize).min(self.config.chunk_bytes.min(MAX_CHUNK_BYTES));
-                let chunk = reader.chunk(bucket as usize, after.as_deref(), budget)?;
+                let chunk = reader.chunk(
+                    bucket as usize,
+                    after.as_deref(),
+                    self.chunk_budget(max_bytes),
+                )?;
                 Ok(SyncResponse::Chunk {
                     records: chunk.records,
                     complete: chunk.complete,
@@ -203,10 +237,14 @@ mod tests {
     use super::*;
     use crate::chain_config::ChainConfig;
 
-    fn open_server(requests_per_sec: u64) -> (tempfile::TempDir, SummaryServer) {
+    fn open_server(
+        requests_per_sec: u64,
+        bytes_per_sec: u64,
+    ) -> (tempfile::TempDir, SummaryServer) {
         let dir = tempfile::tempdir().unwrap();
         let config = StateSyncConfig {
             peer_requests_per_sec: requests_per_sec,
+            peer_bytes_per_sec: bytes_per_sec,
             ..ChainConfig::default().state_sync
         };
         let server = SummaryServer::open(dir.path(), config, Arc::new(Metrics::new())).unwrap();
@@ -222,7 +260,7 @@ mod tests {
 
     #[test]
     fn requests_are_refused_before_any_disk_work_when_malformed_too_frequent_or_too_many() {
-        let (_dir, server) = open_server(2);
+        let (_dir, server) = open_server(2, 5 << 20);
         let request = wire::encode_request(&SyncRequest::Block { height: 4096 });
         assert_eq!(
             refusal(server.take(b"peer", b"junk")),
@@ -238,7 +276,7 @@ mod tests {
         assert_eq!(refusal(server.take(b"peer", &request)), SyncResponse::Busy);
 
         // Other peers share MAX_ANSWERS_AT_ONCE answers in progress.
-        let (_dir, server) = open_server(100);
+        let (_dir, server) = open_server(100, 5 << 20);
         let held: Vec<_> = (0..MAX_ANSWERS_AT_ONCE)
             .map(|i| match server.take(&[i as u8], &request) {
                 Intake::Serve(_, permit) => permit,
@@ -258,6 +296,49 @@ mod tests {
         assert_eq!(
             wire::decode_response(&server.answer(b"another", SyncRequest::Block { height: 4096 })),
             Ok(SyncResponse::Unavailable)
+        );
+    }
+
+    #[test]
+    fn a_request_is_charged_its_largest_answer_and_given_back_what_the_answer_did_not_use() {
+        // The byte bucket holds the larger of a second's worth and a gossip message's limit (2
+        // MiB): eight answers of the default 256 KiB chunk, whatever the request rate.
+        let (_dir, server) = open_server(1_000, 64 << 10);
+        let full_chunk = wire::encode_request(&SyncRequest::Chunk {
+            height: 4096,
+            bucket: 0,
+            after: None,
+            max_bytes: 1 << 20,
+        });
+        let mut taken = Vec::new();
+        for i in 0..8 {
+            match server.take(b"peer", &full_chunk) {
+                Intake::Serve(request, _permit) => taken.push(request),
+                Intake::Answer(_) => panic!("request {i} refused within the byte budget"),
+            }
+        }
+        assert_eq!(
+            refusal(server.take(b"peer", &full_chunk)),
+            SyncResponse::Busy
+        );
+        // Another peer has its own budget.
+        assert!(matches!(
+            server.take(b"other", &full_chunk),
+            Intake::Serve(..)
+        ));
+        // A small answer (no snapshot at that height) gives back nearly all of its charge.
+        let answer = server.answer(b"peer", taken.pop().unwrap());
+        assert_eq!(
+            wire::decode_response(&answer),
+            Ok(SyncResponse::Unavailable)
+        );
+        assert!(matches!(
+            server.take(b"peer", &full_chunk),
+            Intake::Serve(..)
+        ));
+        assert_eq!(
+            refusal(server.take(b"peer", &full_chunk)),
+            SyncResponse::Busy
         );
     }
 }
