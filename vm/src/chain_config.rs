@@ -463,11 +463,27 @@ mod tests {
         assert!(ChainConfig::parse(br#"{"mempoolMaxTxs": 1000001}"#).is_err());
     }
 
+    /// Parses a config holding only `field` = `value`.
+    fn parse_one(field: &str, value: u64) -> Result<ChainConfig, ConfigError> {
+        ChainConfig::parse(format!("{{\"{field}\": {value}}}").as_bytes())
+    }
+
+    /// Each (field, lowest, highest) is taken at both ends and refused, naming the field, one past
+    /// either.
+    fn assert_checked_at_edges(edges: &[(&str, u64, u64)]) {
+        for &(field, low, high) in edges {
+            assert!(parse_one(field, low).is_ok(), "{field} = {low}");
+            assert!(parse_one(field, high).is_ok(), "{field} = {high}");
+            let outside = low.checked_sub(1).into_iter().chain([high + 1]);
+            for value in outside {
+                let err = parse_one(field, value).unwrap_err();
+                assert!(err.to_string().contains(field), "{field} = {value}: {err}");
+            }
+        }
+    }
+
     #[test]
     fn state_sync_fields_are_checked_at_their_edges() {
-        let parse = |field: &str, value: u64| {
-            ChainConfig::parse(format!("{{\"{field}\": {value}}}").as_bytes()).map(|c| c.state_sync)
-        };
         let edges: [(&str, u64, u64); 6] = [
             ("stateSummaryInterval", 16, 1_000_000_000),
             ("stateSummariesKept", 1, 64),
@@ -476,17 +492,10 @@ mod tests {
             ("stateSyncPeerRequestsPerSec", 1, 10_000),
             ("stateSyncPeerBytesPerSec", 64 << 10, 1 << 30),
         ];
-        for (field, low, high) in edges {
-            assert!(parse(field, low).is_ok(), "{field} = {low}");
-            assert!(parse(field, high).is_ok(), "{field} = {high}");
-            if let Some(below) = low.checked_sub(1) {
-                let err = parse(field, below).unwrap_err();
-                assert!(err.to_string().contains(field), "{err}");
-            }
-            let err = parse(field, high + 1).unwrap_err();
-            assert!(err.to_string().contains(field), "{err}");
-        }
-        let sync = parse("stateSyncPeerBytesPerSec", 1 << 20).unwrap();
+        assert_checked_at_edges(&edges);
+        let sync = parse_one("stateSyncPeerBytesPerSec", 1 << 20)
+            .unwrap()
+            .state_sync;
         assert_eq!(sync.peer_bytes_per_sec, 1 << 20);
         assert_eq!(
             sync.peer_requests_per_sec,
@@ -496,9 +505,6 @@ mod tests {
 
     #[test]
     fn gossip_fields_are_checked_at_their_edges() {
-        let parse = |field: &str, value: u64| {
-            ChainConfig::parse(format!("{{\"{field}\": {value}}}").as_bytes()).map(|c| c.gossip)
-        };
         let edges: [(&str, u64, u64); 11] = [
             ("gossipPushIntervalMs", 1, 10_000),
             ("gossipPushBudgetBytes", 4 << 10, 1 << 20),
@@ -512,14 +518,7 @@ mod tests {
             ("gossipPeerOutBytesPerSec", 16 << 10, 1 << 30),
             ("gossipPullBackoffMaxMs", 100, 3_600_000),
         ];
-        for (field, low, high) in edges {
-            assert!(parse(field, low).is_ok(), "{field} = {low}");
-            assert!(parse(field, high).is_ok(), "{field} = {high}");
-            let err = parse(field, low - 1).unwrap_err();
-            assert!(err.to_string().contains(field), "{err}");
-            let err = parse(field, high + 1).unwrap_err();
-            assert!(err.to_string().contains(field), "{err}");
-        }
+        assert_checked_at_edges(&edges);
         let g = ChainConfig::parse(
             br#"{"gossipPushIntervalMs": 20, "gossipPushBudgetBytes": 1048576,
                  "gossipPeerMsgsPerSec": 5, "gossipSeenCacheSize": 1000}"#,
@@ -535,7 +534,7 @@ mod tests {
             ChainConfig::default().gossip.pull_interval_ms
         );
         // A budget over the 1 MiB hard cap would let one batch approach the 2 MiB message limit.
-        assert!(parse("gossipPushBudgetBytes", 2 << 20).is_err());
+        assert!(parse_one("gossipPushBudgetBytes", 2 << 20).is_err());
         assert!(ChainConfig::parse(br#"{"gossipPushIntervalMs": -1}"#).is_err());
         assert!(ChainConfig::parse(br#"{"gossipPushIntervalMs": "100"}"#).is_err());
     }
