@@ -1,5 +1,6 @@
 //! Token buckets, and a bounded map of them keyed by peer: the one mechanism behind every per-peer
-//! limit in gossip (inbound messages and bytes, inbound pull requests, outbound bytes).
+//! limit in gossip (inbound messages and bytes, inbound pull requests, outbound bytes) and in state
+//! sync's serving (requests and answer bytes).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -55,6 +56,12 @@ impl Bucket {
     /// Gives back tokens taken but not used, never past the capacity.
     pub fn give_back(&mut self, amount: f64) {
         self.tokens = (self.tokens + amount).min(self.capacity);
+    }
+
+    /// Takes `amount` even past empty: a cost known only once paid is owed, and the bucket lets
+    /// nothing through until refilling has paid the debt.
+    pub fn owe(&mut self, amount: f64) {
+        self.tokens -= amount;
     }
 }
 
@@ -133,6 +140,17 @@ mod tests {
         b.give_back(1_000.0);
         assert!(b.has(100.0));
         assert!(!b.has(100.5), "never past the capacity");
+    }
+
+    #[test]
+    fn a_debt_blocks_the_bucket_until_refilling_pays_it() {
+        let mut bucket = Bucket::full(10.0, 10.0);
+        bucket.owe(15.0);
+        assert!(!bucket.has(0.0));
+        bucket.refill(Duration::from_millis(400));
+        assert!(!bucket.has(0.0), "4 of 5 owed tokens refilled");
+        bucket.refill(Duration::from_millis(200));
+        assert!(bucket.has(1.0) && !bucket.has(1.5));
     }
 
     #[test]

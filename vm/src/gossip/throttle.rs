@@ -1,6 +1,7 @@
 //! Per-peer inbound throttling: two token buckets per node ID, one counting messages and one
 //! counting bytes. A message passes only if both buckets hold enough; otherwise it is dropped
-//! before it is parsed, and nothing is taken from either bucket.
+//! before it is parsed, and nothing is taken from either bucket. State sync's serving uses the same
+//! pair for its requests, charging each its largest answer and settling once the answer is built.
 //!
 //! Each bucket holds one second's worth of its rate (the burst) and refills continuously. The byte
 //! bucket holds at least one maximum-size message, so a legitimate large batch is never refused
@@ -60,11 +61,15 @@ impl Throttle {
         true
     }
 
-    /// Gives `peer` back `bytes` of what [`Throttle::allow`] took: for an answer charged its
-    /// largest size before it was built, the part it did not use.
-    pub fn refund(&self, peer: &[u8], bytes: usize) {
+    /// Settles an answer charged `charged` bytes by [`Throttle::allow`] before it was built and
+    /// `used` bytes once built: `peer` gets back what it did not use, or owes what it used beyond.
+    pub fn settle_bytes(&self, peer: &[u8], charged: usize, used: usize) {
         if let Some(buckets) = self.peers.lock().get_mut(peer) {
-            buckets.bytes.give_back(bytes as f64);
+            if used <= charged {
+                buckets.bytes.give_back((charged - used) as f64);
+            } else {
+                buckets.bytes.owe((used - charged) as f64);
+            }
         }
     }
 }
@@ -150,6 +155,28 @@ mod tests {
         // After the idle period, a new peer's arrival clears the idle buckets.
         throttle.allow(b"new", 1, t0 + IDLE);
         assert_eq!(throttle.peers.lock().len(), 1);
+    }
+
+    #[test]
+    fn settling_an_answer_gives_back_what_it_did_not_use_and_owes_what_it_used_beyond() {
+        // Bytes: 64 KiB a second; the bucket holds one 2 MiB message.
+        let throttle = Throttle::new(1_000, 64 << 10);
+        let t0 = Instant::now();
+        assert!(throttle.allow(b"a", 2 << 20, t0));
+        assert!(!throttle.allow(b"a", 1, t0));
+        throttle.settle_bytes(b"a", 2 << 20, 0);
+        assert!(
+            throttle.allow(b"a", 1 << 20, t0),
+            "the unused charge is back"
+        );
+        // Charged 1 MiB, used 3: 1 MiB left minus 2 owed is 1 MiB of debt, 16 s of refill.
+        throttle.settle_bytes(b"a", 1 << 20, 3 << 20);
+        assert!(!throttle.allow(b"a", 0, t0 + Duration::from_secs(15)));
+        assert!(throttle.allow(b"a", 0, t0 + Duration::from_secs(17)));
+        assert!(
+            throttle.allow(b"b", 1 << 20, t0),
+            "another peer's budget is its own"
+        );
     }
 
     #[test]

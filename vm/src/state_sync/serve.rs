@@ -155,7 +155,8 @@ impl SummaryServer {
             Ok(request) => match self.answering.clone().try_acquire_owned() {
                 Ok(permit) => return Intake::Serve(request, permit),
                 Err(_) => {
-                    self.requests.refund(from, self.largest_answer(&request));
+                    let charged = self.largest_answer(&request);
+                    self.requests.settle_bytes(from, charged, 0);
                     SyncResponse::Busy
                 }
             },
@@ -164,7 +165,8 @@ impl SummaryServer {
     }
 
     /// What a request is charged before it is served: the most its answer may carry. A block is
-    /// charged a full chunk (it is asked for once per sync).
+    /// charged a full chunk (it is asked for once per sync). An answer always holds one record,
+    /// so one may pass the budget; [`SummaryServer::answer`] charges that part once it is known.
     fn largest_answer(&self, request: &SyncRequest) -> usize {
         match request {
             SyncRequest::Chunk { max_bytes, .. } => self.chunk_budget(*max_bytes),
@@ -178,12 +180,12 @@ impl SummaryServer {
     }
 
     /// The answer to a request [`SummaryServer::take`] let through. Blocking: reads a snapshot.
-    /// The part of the request's charge the answer did not use is given back to the peer.
+    /// The peer is given back the part of the request's charge the answer did not use, or owes
+    /// what it used beyond.
     pub fn answer(&self, from: &[u8], request: SyncRequest) -> Vec<u8> {
         let charged = self.largest_answer(&request);
         let answer = self.build_answer(from, request);
-        self.requests
-            .refund(from, charged.saturating_sub(answer.len()));
+        self.requests.settle_bytes(from, charged, answer.len());
         answer
     }
 
