@@ -276,16 +276,18 @@ impl Mempool {
 
     /// Build candidates: for each sender, the unbroken run of not-included transactions from its
     /// next nonce (given by `next_nonce`, on the state the block builds on), in nonce order;
-    /// senders interleaved by the arrival of their oldest candidate, so one busy sender cannot
-    /// starve the others. Transactions behind a nonce gap are never candidates: any number of
-    /// them cannot crowd out one that can execute.
+    /// senders interleaved, one transaction each per round, so one busy sender cannot starve the
+    /// others. Within a round, senders holding fewer pooled transactions go first (then the
+    /// earlier arrival of their oldest candidate): when a block fills mid-round, a sender's only
+    /// transaction goes before a flooding sender's next one. Transactions behind a nonce gap are
+    /// never candidates: any number of them cannot crowd out one that can execute.
     pub fn candidates(
         &self,
         limit: usize,
         mut next_nonce: impl FnMut(&AccountId) -> u64,
     ) -> Vec<Transaction> {
         let pool = self.lock();
-        let mut queues: Vec<(u64, Vec<&Transaction>)> = pool
+        let mut queues: Vec<((usize, u64), Vec<&Transaction>)> = pool
             .by_sender
             .iter()
             .filter_map(|(sender, nonces)| {
@@ -298,10 +300,11 @@ impl Mempool {
                     .take_while(|p| p.included == 0)
                     .collect();
                 let first = txs.iter().map(|p| p.seq).min()?;
-                Some((first, txs.into_iter().map(|p| &p.tx).collect()))
+                let precedence = (nonces.len(), first);
+                Some((precedence, txs.into_iter().map(|p| &p.tx).collect()))
             })
             .collect();
-        queues.sort_by_key(|(seq, _)| *seq);
+        queues.sort_by_key(|(precedence, _)| *precedence);
         let mut out = Vec::new();
         let mut round = 0;
         while out.len() < limit {
@@ -630,18 +633,33 @@ mod tests {
     }
 
     #[test]
-    fn candidates_interleave_senders_in_nonce_order() {
+    fn candidates_interleave_senders_in_nonce_order_lighter_senders_first() {
         let pool = Mempool::new(default_limits());
         pool.add(tx(1, 1), 0).unwrap();
         pool.add(tx(1, 0), 0).unwrap();
+        pool.add(tx(3, 0), 0).unwrap();
+        pool.add(tx(3, 1), 0).unwrap();
         pool.add(tx(2, 0), 0).unwrap();
-        let order: Vec<(u8, u64)> = pool
-            .candidates(10, |_| 0)
-            .iter()
-            .map(|t| (t.ops()[0].key().unwrap()[0], t.nonce()))
-            .collect();
-        assert_eq!(order, vec![(1, 0), (2, 0), (1, 1)]);
-        assert_eq!(pool.candidates(2, |_| 0).len(), 2);
+        let one = *tx(1, 0).sender();
+        let order = |limit, next_of_one: u64| -> Vec<(u8, u64)> {
+            pool.candidates(limit, |s| if *s == one { next_of_one } else { 0 })
+                .iter()
+                .map(|t| (t.ops()[0].key().unwrap()[0], t.nonce()))
+                .collect()
+        };
+        // 2 holds one transaction and arrived last, yet leads each round; 1 and 3 hold two each
+        // and keep their arrival order.
+        assert_eq!(order(10, 0), vec![(2, 0), (1, 0), (3, 0), (1, 1), (3, 1)]);
+        assert_eq!(
+            order(1, 0),
+            vec![(2, 0)],
+            "a block with room for one takes 2's"
+        );
+        // 1's first transaction goes into a processing block (so its next nonce is 1 there) and
+        // still counts as 1's load: 1 stays behind 4, a newcomer with one transaction.
+        pool.mark_included([tx(1, 0).id]);
+        pool.add(tx(4, 0), 0).unwrap();
+        assert_eq!(order(10, 1), vec![(2, 0), (4, 0), (1, 1), (3, 0), (3, 1)]);
     }
 
     #[test]
