@@ -253,6 +253,12 @@ impl Mempool {
         self.lock().txs.get(id).map(|p| p.tx.clone())
     }
 
+    /// How many transactions `sender` has pooled (its load: lighter senders go first in blocks
+    /// and pushes).
+    pub fn sender_load(&self, sender: &AccountId) -> usize {
+        self.lock().by_sender.get(sender).map_or(0, BTreeMap::len)
+    }
+
     /// Encodes pending transactions, in no particular order, as `pick` chooses: it sees each one
     /// and says take, skip, or stop. Nothing is cloned or encoded that is not taken, so the work
     /// of a caller that stops at a byte budget is bounded by the budget, not by the pool.
