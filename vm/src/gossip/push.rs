@@ -9,9 +9,9 @@
 //! [`Mempool::candidates`](crate::mempool::Mempool::candidates) orders blocks the same way.
 //!
 //! A message the budget cannot pay for in full is not sent to that peer at all, rather than cut to
-//! what the budget holds: cut messages kept every peer's budget near empty, so pull answers (which
-//! bring exactly what the peer lacks) came back empty and the cut-off tails waited for regossip.
-//! Measured with one writer of 64-put transactions, that cost about a quarter of its throughput.
+//! what the budget holds: cut messages would keep every peer's budget near empty, so pull answers
+//! (which bring exactly what the peer lacks) would come back empty and the cut-off tails wait for
+//! regossip.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
