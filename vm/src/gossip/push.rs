@@ -3,15 +3,11 @@
 //! Regossip: every `gossipRegossipIntervalMs`, pending transactions not pushed for that long are
 //! pushed again, least recently pushed first, within the same budget.
 //!
-//! Lighter senders first: a push is ordered by how many transactions each sender has pooled, so
-//! when it splits into several messages, the first (the likeliest to find the peer's outbound
-//! budget able to pay) carries the accounts with fewest transactions waiting.
-//! [`Mempool::candidates`](crate::mempool::Mempool::candidates) orders blocks the same way.
-//!
-//! A message the budget cannot pay for in full is not sent to that peer at all, rather than cut to
-//! what the budget holds: cut messages would keep every peer's budget near empty, so pull answers
-//! (which bring exactly what the peer lacks) would come back empty and the cut-off tails wait for
-//! regossip.
+//! Lighter senders first: a push is ordered by how many transactions each sender has pooled (a
+//! sender's own keep their order), and a peer whose outbound budget cannot pay for a whole message
+//! gets the longest prefix it pays for. So while a flood of many transactions from few accounts
+//! spends the budget, an account's one transaction still reaches every peer at once, and
+//! [`Mempool::candidates`](crate::mempool::Mempool::candidates) puts it first in their next block.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -20,6 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use crate::gossip::budget::OutBudget;
 use crate::gossip::wire::{self, BatchBudget, PushTxs};
 use crate::gossip::Shared;
 use crate::ids::TxId;
@@ -117,8 +114,8 @@ impl Shared {
     }
 
     /// Sends transactions to every peer but their source, in budgeted batches, lighter senders
-    /// first; a peer whose outbound budget cannot pay for a batch does not get it (regossip or its
-    /// pull brings it).
+    /// first; a peer whose outbound budget cannot pay for a whole batch gets what it pays for (the
+    /// rest reaches it by regossip or its pull).
     async fn push(&self, txs: Vec<Outgoing>) {
         let Some(outbound) = &self.outbound else {
             return;
@@ -130,44 +127,27 @@ impl Shared {
                 continue;
             }
             for batch in wire::batches(list, self.ctx.config.push_budget_bytes) {
-                let count = batch.len();
-                let msg = wire::encode_prefixed(&PushTxs { txs: batch });
-                let paid = self.paid_for(&targets, msg.len());
-                if paid.is_empty() {
-                    continue;
-                }
-                match outbound.gossip(paid, msg).await {
-                    Ok(()) => {
-                        self.ctx.metrics.gossip_messages_sent.inc();
-                        self.ctx.metrics.gossip_txs_sent.inc_by(count as u64);
+                for (peers, count, msg) in self.paid_messages(&targets, batch) {
+                    match outbound.gossip(peers, msg).await {
+                        Ok(()) => {
+                            self.ctx.metrics.gossip_messages_sent.inc();
+                            self.ctx.metrics.gossip_txs_sent.inc_by(count as u64);
+                        }
+                        Err(e) => self.send_failed("gossip", &e),
                     }
-                    Err(e) => self.send_failed("gossip", &e),
                 }
             }
         }
     }
 
-    /// The targets whose outbound budget pays for a message of `len` bytes, charged for it.
-    fn paid_for(&self, targets: &[Vec<u8>], len: usize) -> Vec<Vec<u8>> {
-        let now = Instant::now();
-        let paid: Vec<Vec<u8>> = targets
-            .iter()
-            .filter(|peer| self.out_budget.try_spend(peer, len, now))
-            .cloned()
-            .collect();
-        let unpaid = targets.len() - paid.len();
-        if unpaid > 0 {
-            self.ctx
-                .metrics
-                .gossip_budget_deferred
-                .inc_by(unpaid as u64);
-            tracing::trace!(
-                unpaid,
-                len,
-                "push skipped for peers over their outbound budget"
-            );
+    /// The messages one batch becomes ([`pay_for_batch`]), counting the peers cut short.
+    fn paid_messages(&self, targets: &[Vec<u8>], batch: Vec<Vec<u8>>) -> Vec<PaidMessage> {
+        let (messages, short) = pay_for_batch(&self.out_budget, targets, batch, Instant::now());
+        if short > 0 {
+            self.ctx.metrics.gossip_budget_deferred.inc_by(short);
+            tracing::trace!(short, "push cut short for peers over their outbound budget");
         }
-        paid
+        messages
     }
 
     pub(super) async fn regossip_loop(self: Arc<Self>, stop: CancellationToken) {
@@ -229,6 +209,48 @@ impl Shared {
         }
         out
     }
+}
+
+/// One push message: its recipients, how many transactions it holds, its bytes.
+type PaidMessage = (Vec<Vec<u8>>, usize, Vec<u8>);
+
+/// The messages one batch becomes: the whole batch to the targets whose outbound budget pays for
+/// it, and to each other target the longest prefix its budget pays for (none if not even the
+/// first transaction). Every recipient is charged what it is sent. Also returns how many targets
+/// were cut short.
+fn pay_for_batch(
+    budget: &OutBudget,
+    targets: &[Vec<u8>],
+    batch: Vec<Vec<u8>>,
+    now: Instant,
+) -> (Vec<PaidMessage>, u64) {
+    let mut out = Vec::new();
+    let mut whole = Vec::new();
+    let mut short = 0;
+    let full = wire::encode_prefixed(&PushTxs { txs: batch.clone() });
+    for peer in targets {
+        if budget.try_spend(peer, full.len(), now) {
+            whole.push(peer.clone());
+            continue;
+        }
+        short += 1;
+        let granted = budget.grant(peer, full.len(), now);
+        let count = wire::affordable_prefix(&batch, granted);
+        let msg = (count > 0).then(|| {
+            wire::encode_prefixed(&PushTxs {
+                txs: batch[..count].to_vec(),
+            })
+        });
+        let used = msg.as_ref().map_or(0, Vec::len);
+        budget.give_back(peer, granted - used);
+        if let Some(msg) = msg {
+            out.push((vec![peer.clone()], count, msg));
+        }
+    }
+    if !whole.is_empty() {
+        out.insert(0, (whole, batch.len(), full));
+    }
+    (out, short)
 }
 
 /// Encoded transactions that share a source (`None`: submitted here), pushed in one message.
@@ -304,5 +326,32 @@ mod tests {
         );
         asked.sort();
         assert_eq!(asked, vec![1, 3, 5, 7], "each sender's load is read once");
+    }
+
+    #[test]
+    fn a_peer_short_of_budget_gets_the_prefix_it_pays_for() {
+        let batch: Vec<Vec<u8>> = vec![vec![1; 100], vec![2; 1_000], vec![3; 1_000]];
+        let full = wire::encode_prefixed(&PushTxs { txs: batch.clone() }).len();
+        let one = wire::BATCH_OVERHEAD + wire::PER_TX_OVERHEAD + 100;
+        let budget = OutBudget::new(10_000, 10_000, 10);
+        let now = Instant::now();
+        // b keeps room for the first transaction only; c for nothing.
+        assert!(budget.try_spend(b"b", 10_000 - one, now));
+        assert!(budget.try_spend(b"c", 10_000 - one + 1, now));
+        let targets = vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()];
+        let (messages, short) = pay_for_batch(&budget, &targets, batch, now);
+        assert_eq!(short, 2);
+        let sent: Vec<(Vec<Vec<u8>>, usize)> =
+            messages.iter().map(|(p, n, _)| (p.clone(), *n)).collect();
+        assert_eq!(
+            sent,
+            vec![(vec![b"a".to_vec()], 3), (vec![b"b".to_vec()], 1)]
+        );
+        assert_eq!(messages[0].2.len(), full);
+        // Each is charged what it was sent, no more: a has the rest of its burst, b what its
+        // smaller message left, c everything it had.
+        assert_eq!(budget.grant(b"a", 10_000, now), 10_000 - full);
+        assert_eq!(budget.grant(b"b", 10_000, now), one - messages[1].2.len());
+        assert_eq!(budget.grant(b"c", 10_000, now), one - 1);
     }
 }

@@ -238,6 +238,12 @@ impl BatchBudget {
     }
 }
 
+/// How many of `txs`, from the first, fit in a message of at most `allowance` bytes.
+pub fn affordable_prefix(txs: &[Vec<u8>], allowance: usize) -> usize {
+    let mut budget = BatchBudget::strict(allowance);
+    txs.iter().take_while(|tx| budget.try_add(tx.len())).count()
+}
+
 /// Splits transactions into batches whose encoded body stays within `budget` bytes.
 pub fn batches(txs: Vec<Vec<u8>>, budget: usize) -> Vec<Vec<Vec<u8>>> {
     let mut out = Vec::new();
@@ -412,6 +418,38 @@ mod tests {
         let out = batches(vec![vec![1; 10], vec![2; 1000], vec![3; 10]], 200);
         assert_eq!(out.iter().map(Vec::len).collect::<Vec<_>>(), vec![1, 1, 1]);
         assert!(batches(vec![], 200).is_empty());
+    }
+
+    #[test]
+    fn the_affordable_prefix_is_the_longest_whose_message_fits() {
+        let txs: Vec<Vec<u8>> = vec![vec![1; 50], vec![2; 100], vec![3; 10]];
+        // The framing is counted at its largest (a 10-byte handler prefix).
+        let framed = |n: usize| -> usize {
+            BATCH_OVERHEAD
+                + txs[..n]
+                    .iter()
+                    .map(|t| t.len() + PER_TX_OVERHEAD)
+                    .sum::<usize>()
+        };
+        for n in 0..=txs.len() {
+            if n > 0 {
+                assert_eq!(affordable_prefix(&txs, framed(n)), n, "exactly {n}");
+                let body = encode_prefixed(&PushTxs {
+                    txs: txs[..n].to_vec(),
+                });
+                assert!(body.len() <= framed(n), "the message fits what was counted");
+            }
+            if n < txs.len() {
+                assert_eq!(
+                    affordable_prefix(&txs, framed(n + 1) - 1),
+                    n,
+                    "a byte short of {}",
+                    n + 1
+                );
+            }
+        }
+        assert_eq!(affordable_prefix(&txs, usize::MAX), 3);
+        assert_eq!(affordable_prefix(&txs, 0), 0);
     }
 
     #[test]
