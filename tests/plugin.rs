@@ -238,9 +238,16 @@ async fn init_sequence_of_the_node_succeeds_and_reports_genesis() {
         "processing_blocks",
         "mempool_txs",
         "db_size_bytes",
+        "db_memory_bytes",
     ] {
         assert!(names.contains(&expected), "missing {expected} in {names:?}");
     }
+    // The genesis write is still in a memtable: RocksDB's memory is read, not left at zero.
+    let db_memory = families
+        .iter()
+        .find(|f| f.name() == "db_memory_bytes")
+        .unwrap();
+    assert!(db_memory.metric[0].gauge.as_ref().unwrap().value() > 0.0);
     assert!(plugin.log_text().contains("chain initialized"));
     assert_eq!(plugin.stop().await.code(), Some(0));
 }

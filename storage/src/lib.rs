@@ -20,7 +20,7 @@ pub use error::StorageError;
 pub use lattice::{access_element, entry_element, nonce_element, LtHash};
 pub use store::{
     AcceptBatch, Account, AccountId, BlockId, BlockStatus, ChainStore, Entry, GenesisState,
-    PrunedBlock, Quota, Role, StoreOptions, Usage, SCHEMA_VERSION,
+    MemoryUsage, PrunedBlock, Quota, Role, StoreOptions, Usage, SCHEMA_VERSION,
 };
 pub use sync::{
     Bucket, BucketCheck, Chunk, SnapshotReader, Snapshots, StateSummary, SyncProgress, SyncRecord,

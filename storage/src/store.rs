@@ -134,6 +134,7 @@ impl ChainStore {
         db_opts.create_missing_column_families(true);
         // RocksDB's info LOG files are for debugging RocksDB itself; a few are plenty.
         db_opts.set_keep_log_file_num(4);
+        db_opts.set_db_write_buffer_size(options.write_buffer_bytes);
         // Every accept is a synced write, so the WAL's only legitimate damage is an incomplete last
         // record (a process killed mid-write). RocksDB's default (point-in-time) recovery also stops
         // quietly at a corrupt record in the middle and opens without the synced records after it:
@@ -564,6 +565,7 @@ mod scan;
 pub use accounts::account_access_element;
 pub use options::StoreOptions;
 pub use records::{AcceptBatch, Account, Entry, GenesisState, PrunedBlock, Quota, Role, Usage};
+pub use scan::MemoryUsage;
 
 #[cfg(test)]
 mod crash_tests;

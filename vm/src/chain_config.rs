@@ -8,6 +8,7 @@
 
 use std::ops::RangeInclusive;
 
+use kvvm_storage::StoreOptions;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
@@ -315,6 +316,10 @@ chain_config! {
             "refused/dropped transactions whose reason the status call remembers";
         dbLockWaitMs => db_lock_wait_ms: u64 = 30_000, Int(0..=600_000),
             "how long Initialize waits for an exiting kvvm to release the chain database";
+        dbCacheBytes => db_cache_bytes: usize = StoreOptions::DEFAULT_BLOCK_CACHE_BYTES, Bytes(1 << 20..=64 << 30),
+            "RocksDB's block cache, which also holds the state's index and filter blocks (docs/operations.md, Memory)";
+        dbWriteBufferBytes => db_write_buffer_bytes: usize = StoreOptions::DEFAULT_WRITE_BUFFER_BYTES, Bytes(1 << 20..=16 << 30),
+            "RocksDB memtables, over all column families, before the largest is flushed (up to about twice this while flushing)";
         // Consensus reads no accepted body below the last accepted block (proposervm keeps its
         // own copy of each); the floor only keeps a little history for clients.
         keepBlocks => keep_blocks: u64 = 0, ZeroOr(16..=1_000_000_000_000),
@@ -480,6 +485,18 @@ mod tests {
                 assert!(err.to_string().contains(field), "{field} = {value}: {err}");
             }
         }
+    }
+
+    #[test]
+    fn database_memory_fields_are_checked_at_their_edges() {
+        let edges: [(&str, u64, u64); 2] = [
+            ("dbCacheBytes", 1 << 20, 64 << 30),
+            ("dbWriteBufferBytes", 1 << 20, 16 << 30),
+        ];
+        assert_checked_at_edges(&edges);
+        let config = parse_one("dbWriteBufferBytes", 8 << 20).unwrap();
+        assert_eq!(config.db_write_buffer_bytes, 8 << 20);
+        assert_eq!(config.db_cache_bytes, ChainConfig::default().db_cache_bytes);
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub struct Metrics {
     pub mempool_txs: IntGauge,
     pub mempool_waiting_txs: IntGauge,
     pub db_size_bytes: IntGauge,
+    pub db_memory_bytes: IntGauge,
     pub last_accepted_height: IntGauge,
     pub oldest_block_height: IntGauge,
     pub gossip_messages_received: IntCounter,
@@ -88,6 +89,10 @@ impl Metrics {
             db_size_bytes: gauge(
                 "db_size_bytes",
                 "Approximate size of the chain database on disk",
+            ),
+            db_memory_bytes: gauge(
+                "db_memory_bytes",
+                "Memory RocksDB holds for the chain database: memtables, block cache, table readers",
             ),
             last_accepted_height: gauge(
                 "last_accepted_height",

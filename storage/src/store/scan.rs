@@ -1,4 +1,5 @@
-//! Whole-store reads: recomputing the lattice from every record, and the database's size.
+//! Whole-store reads: recomputing the lattice from every record, the database's size, and the memory
+//! RocksDB holds for it.
 
 use rocksdb::{properties, IteratorMode};
 
@@ -50,5 +51,45 @@ impl ChainStore {
             }
         }
         Ok(total)
+    }
+}
+
+/// What RocksDB holds in memory for a store, in bytes, as it reports it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryUsage {
+    /// Memtables of every column family, those waiting to be flushed included.
+    pub memtables: u64,
+    /// The shared block cache: data blocks, and the index and filter blocks charged to it.
+    pub block_cache: u64,
+    /// Open tables' readers outside the cache.
+    pub table_readers: u64,
+}
+
+impl MemoryUsage {
+    pub fn total(&self) -> u64 {
+        self.memtables
+            .saturating_add(self.block_cache)
+            .saturating_add(self.table_readers)
+    }
+}
+
+impl ChainStore {
+    /// RocksDB's own account of its memory: the parts that grow with writes and with the state.
+    pub fn memory_usage(&self) -> Result<MemoryUsage> {
+        let db = &self.inner.db;
+        let mut usage = MemoryUsage::default();
+        for name in cf::ALL {
+            let handle = self.cf(name);
+            let memtables = db.property_int_value_cf(handle, properties::SIZE_ALL_MEM_TABLES)?;
+            usage.memtables = usage.memtables.saturating_add(memtables.unwrap_or(0));
+            let readers =
+                db.property_int_value_cf(handle, properties::ESTIMATE_TABLE_READERS_MEM)?;
+            usage.table_readers = usage.table_readers.saturating_add(readers.unwrap_or(0));
+        }
+        // One cache serves every column family, so any one of them reports all of it.
+        usage.block_cache = db
+            .property_int_value_cf(self.cf(cf::META), properties::BLOCK_CACHE_USAGE)?
+            .unwrap_or(0);
+        Ok(usage)
     }
 }

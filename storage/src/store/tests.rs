@@ -577,3 +577,55 @@ fn pruned_blocks_must_continue_from_the_oldest_kept_one_or_nothing_is_written() 
     drop(store);
     assert_eq!(open(&dir).oldest_block_height().unwrap(), 2);
 }
+
+#[test]
+fn memtables_stay_within_the_write_buffer_budget() {
+    const BUDGET: usize = 4 << 20;
+    let dir = TempDir::new().unwrap();
+    let store = ChainStore::open(
+        dir.path(),
+        StoreOptions {
+            write_buffer_bytes: BUDGET,
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    store.write_genesis(genesis(vec![])).unwrap();
+    // Ten times the budget in entries, 1 KiB values, one block per 512 KiB.
+    let value = vec![0x5a; 1024];
+    for height in 1..=80u64 {
+        let entry_writes = (0..512)
+            .map(|i| {
+                let key = format!("key/{height}/{i}").into_bytes();
+                (key, Some(entry(&value, ALICE, height)))
+            })
+            .collect();
+        store
+            .accept(AcceptBatch {
+                block_id: block_id(height),
+                height,
+                block_bytes: format!("block {height}").into_bytes(),
+                entry_writes,
+                nonce_writes: vec![],
+                account_writes: vec![],
+                tx_ids: vec![],
+                lattice: store.lattice().unwrap(),
+                pruned: vec![],
+            })
+            .unwrap();
+    }
+    let usage = store.memory_usage().unwrap();
+    // Twice the budget (a full memtable being flushed beside the new one), and RocksDB's 1 MiB
+    // allocation block in each column family written. Unbounded, all 40 MiB would still be there.
+    let bound = 2 * BUDGET as u64 + ((cf::ALL.len() as u64) << 20);
+    assert!(
+        usage.memtables <= bound,
+        "memtables hold {} bytes after 40 MiB of writes, bound {bound}",
+        usage.memtables
+    );
+    assert!(
+        usage.memtables > 0,
+        "the last writes are still in a memtable"
+    );
+    assert_eq!(store.entry(b"key/1/0").unwrap().unwrap().value, value);
+}

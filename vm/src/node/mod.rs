@@ -275,6 +275,9 @@ impl KvVm {
         if let Ok(size) = chain.store.approximate_size_bytes() {
             chain.metrics.db_size_bytes.set(size as i64);
         }
+        if let Ok(memory) = chain.store.memory_usage() {
+            chain.metrics.db_memory_bytes.set(memory.total() as i64);
+        }
         if let Ok(height) = chain.store.oldest_block_height() {
             chain.metrics.oldest_block_height.set(height as i64);
         }

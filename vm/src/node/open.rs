@@ -87,6 +87,8 @@ pub fn open(
         &db_path,
         StoreOptions {
             lock_wait: Duration::from_millis(config.db_lock_wait_ms),
+            block_cache_bytes: config.db_cache_bytes,
+            write_buffer_bytes: config.db_write_buffer_bytes,
             ..StoreOptions::default()
         },
     )
