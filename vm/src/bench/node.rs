@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use kvvm_genesis::Genesis;
+use kvvm_storage::MemoryUsage;
 use tempfile::TempDir;
 
 use crate::block::Block;
@@ -33,6 +34,8 @@ pub enum BenchError {
     Stuck(usize),
     #[error("the replaying node ended with another state root than the building node")]
     Diverged,
+    #[error("reading the store's memory: {0}")]
+    Storage(#[from] kvvm_storage::StorageError),
 }
 
 /// The chain ID every benchmark node uses; any fixed value will do.
@@ -121,6 +124,11 @@ impl BenchNode {
         self.vm.set_preference(block.id)?;
         self.chain.accept(&block.id)?;
         Ok(())
+    }
+
+    /// RocksDB's own account of this node's store memory.
+    pub(crate) fn store_memory(&self) -> Result<MemoryUsage, BenchError> {
+        Ok(self.chain.store().memory_usage()?)
     }
 
     pub(crate) fn state_root(&self) -> [u8; 32] {

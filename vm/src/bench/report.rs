@@ -4,7 +4,10 @@ use std::fmt;
 
 use serde::Serialize;
 
+use kvvm_storage::MemoryUsage;
+
 use crate::bench::tally::Tally;
+use crate::load::procstat::Resident;
 
 /// Time spent in each stage over all measured transactions of one state size.
 #[derive(Clone, Copy, Debug, Default)]
@@ -21,6 +24,15 @@ pub(crate) struct SizeFigures {
     pub(crate) state_keys: u64,
     pub(crate) blocks: u64,
     pub(crate) stages: Stages,
+    /// None where the process's memory cannot be read (no /proc).
+    pub(crate) memory: Option<SizeMemory>,
+}
+
+/// Memory at the end of one size's measurement.
+pub(crate) struct SizeMemory {
+    /// The whole benchmark process (two nodes); its peak is the measurement's, the fill left out.
+    pub(crate) process: Resident,
+    pub(crate) builder_store: MemoryUsage,
 }
 
 pub struct Report {
@@ -83,6 +95,13 @@ impl Report {
             "sizes": self.sizes.iter().map(|s| serde_json::json!({
                 "stateKeys": s.state_keys,
                 "blocks": s.blocks,
+                "memory": s.memory.as_ref().map(|m| serde_json::json!({
+                    "processResidentBytes": m.process.now_bytes,
+                    "processPeakResidentBytes": m.process.peak_bytes,
+                    "storeMemtableBytes": m.builder_store.memtables,
+                    "storeBlockCacheBytes": m.builder_store.block_cache,
+                    "storeTableReaderBytes": m.builder_store.table_readers,
+                })),
             })).collect::<Vec<_>>(),
             "stages": self.lines(),
         })
@@ -111,6 +130,22 @@ impl fmt::Display for Report {
                 line.cpu_micros_per_tx,
                 line.of_ed25519_limit * 100.0
             )?;
+        }
+        for size in &self.sizes {
+            if let Some(m) = &size.memory {
+                writeln!(
+                    f,
+                    "{:>10}  memory: process (two nodes) {} MiB resident, peak {} MiB while measuring; \
+                     building node's RocksDB {} MiB (memtables {}, block cache {}, table readers {})",
+                    size.state_keys,
+                    m.process.now_bytes >> 20,
+                    m.process.peak_bytes >> 20,
+                    m.builder_store.total() >> 20,
+                    m.builder_store.memtables >> 20,
+                    m.builder_store.block_cache >> 20,
+                    m.builder_store.table_readers >> 20,
+                )?;
+            }
         }
         write!(
             f,

@@ -32,11 +32,16 @@ impl Workload {
     /// `count` transactions, encoded as a client submits them: account by account in turn, each
     /// account's nonces in order from 0.
     pub(crate) fn encoded(&self, count: u64) -> Vec<Vec<u8>> {
+        self.encoded_range(0..count)
+    }
+
+    /// The transactions `range` of that sequence, so a long one can be made a part at a time.
+    pub(crate) fn encoded_range(&self, range: std::ops::Range<u64>) -> Vec<Vec<u8>> {
         let keys: Vec<SigningKey> = (0..self.accounts)
             .map(|index| account_key(self.space, index))
             .collect();
         let value = vec![0xa5; self.value_bytes];
-        (0..count)
+        range
             .map(|n| {
                 let account = n % self.accounts;
                 let nonce = n / self.accounts;

@@ -15,7 +15,7 @@
 mod ledger;
 mod pace;
 mod plan;
-mod procstat;
+pub(crate) mod procstat;
 mod report;
 mod roots;
 mod run;

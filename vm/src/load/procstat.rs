@@ -1,4 +1,5 @@
-//! CPU time of other processes (the nodes and their plugins), read from `/proc/PID/stat`.
+//! CPU time and resident memory of processes (the nodes and their plugins, or this one), read from
+//! `/proc/PID/stat` and `/proc/PID/status`.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -93,4 +94,59 @@ pub(crate) fn used(
         .iter()
         .map(|(kind, end)| (kind.clone(), end - before.get(kind).copied().unwrap_or(0.0)))
         .collect()
+}
+
+/// A process's resident memory, from the `VmRSS` and `VmHWM` lines of `/proc/PID/status`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Resident {
+    pub(crate) now_bytes: u64,
+    /// The most it has held since it started, or since its peak was last reset.
+    pub(crate) peak_bytes: u64,
+}
+
+/// The resident memory in the text of a `/proc/PID/status` (sizes in kB, meaning KiB).
+pub(crate) fn parse_resident(status: &str) -> Option<Resident> {
+    let bytes_of = |field: &str| {
+        status.lines().find_map(|line| {
+            let kib = line.strip_prefix(field)?.strip_prefix(':')?;
+            kib.trim().strip_suffix("kB")?.trim().parse::<u64>().ok()
+        })
+    };
+    Some(Resident {
+        now_bytes: bytes_of("VmRSS")?.checked_mul(1024)?,
+        peak_bytes: bytes_of("VmHWM")?.checked_mul(1024)?,
+    })
+}
+
+/// `pid`'s resident memory now and at its peak.
+pub(crate) fn resident(pid: u32) -> Result<Resident, LoadError> {
+    let path = format!("/proc/{pid}/status");
+    let text = std::fs::read_to_string(&path).map_err(|e| LoadError::Process {
+        pid,
+        reason: e.to_string(),
+    })?;
+    parse_resident(&text).ok_or_else(|| LoadError::Process {
+        pid,
+        reason: format!("{path} has no VmRSS or VmHWM line"),
+    })
+}
+
+/// Starts this process's peak anew from what it holds now (Linux: `5` into `/proc/self/clear_refs`).
+pub(crate) fn reset_own_peak() -> std::io::Result<()> {
+    std::fs::write("/proc/self/clear_refs", "5")
+}
+
+/// The largest peak resident memory among each kind's processes; a process that has exited is
+/// left out (its kind's CPU figure already says so).
+pub(crate) fn largest_peaks(groups: &[ProcessGroup]) -> BTreeMap<String, u64> {
+    let mut peaks = BTreeMap::new();
+    for group in groups {
+        for &pid in &group.pids {
+            if let Ok(memory) = resident(pid) {
+                let largest = peaks.entry(group.kind.clone()).or_insert(0);
+                *largest = memory.peak_bytes.max(*largest);
+            }
+        }
+    }
+    peaks
 }

@@ -44,6 +44,9 @@ pub struct RunFigures {
     pub roots: Vec<NodeRoot>,
     /// CPU seconds during the run per process kind.
     pub cpu_seconds: BTreeMap<String, f64>,
+    /// Per process kind, the largest peak resident memory (VmHWM) of one of its processes since
+    /// it started, read at the run's end.
+    pub peak_resident_bytes: BTreeMap<String, u64>,
     pub watch_errors: u64,
     /// Why the first call without a JSON-RPC answer failed (HTTP 413, a timeout…).
     pub first_transport_error: Option<String>,
@@ -89,6 +92,7 @@ impl RunFigures {
             roots_equal: all_equal(&outcome.roots),
             roots: outcome.roots.clone(),
             cpu_seconds: outcome.cpu.clone(),
+            peak_resident_bytes: outcome.peak_resident.clone(),
             watch_errors: outcome.watched.errors,
             first_transport_error: t.first_transport_error.clone(),
             timed_out: outcome.timed_out,
@@ -107,6 +111,8 @@ pub struct Medians {
     pub cpu_seconds: BTreeMap<String, f64>,
     /// Median CPU seconds per accepted transaction, per process kind.
     pub cpu_micros_per_tx: BTreeMap<String, f64>,
+    /// The largest of the runs' peak resident memory, per process kind (a peak, not a median).
+    pub peak_resident_bytes: BTreeMap<String, u64>,
     pub lost_total: usize,
     pub duplicates_total: usize,
     pub refused_total: usize,
@@ -159,12 +165,31 @@ impl Medians {
             txs_per_block_mean: med(runs, |r| Some(r.txs_per_block_mean)),
             cpu_seconds: per_kind(&|_, s| s),
             cpu_micros_per_tx: per_kind(&|r, s| s * 1e6 / r.accepted.max(1) as f64),
+            peak_resident_bytes: largest_peaks(runs),
             lost_total: runs.iter().map(|r| r.lost).sum(),
             duplicates_total: runs.iter().map(|r| r.duplicates).sum(),
             refused_total: runs.iter().flat_map(|r| r.refused.values()).sum(),
             all_roots_equal: !runs.is_empty() && runs.iter().all(|r| r.roots_equal),
         }
     }
+}
+
+fn largest_peaks(runs: &[RunFigures]) -> BTreeMap<String, u64> {
+    let mut peaks = BTreeMap::new();
+    for (kind, &bytes) in runs.iter().flat_map(|r| &r.peak_resident_bytes) {
+        let largest = peaks.entry(kind.clone()).or_insert(0);
+        *largest = bytes.max(*largest);
+    }
+    peaks
+}
+
+/// Bytes as whole MiB.
+fn mib_list(bytes: &BTreeMap<String, u64>) -> String {
+    let parts: Vec<String> = bytes
+        .iter()
+        .map(|(kind, &b)| format!("{kind} {} MiB", b >> 20))
+        .collect();
+    parts.join(", ")
 }
 
 struct Ms(Option<f64>);
@@ -222,6 +247,11 @@ impl fmt::Display for LoadReport {
                 .map(|(kind, s)| format!("{kind} {s:.1} s"))
                 .collect();
             writeln!(f, "       CPU: {}", cpu.join(", "))?;
+            writeln!(
+                f,
+                "       peak resident (largest process): {}",
+                mib_list(&r.peak_resident_bytes)
+            )?;
             if let Some(e) = &r.first_transport_error {
                 writeln!(f, "       first call without a JSON-RPC answer: {e}")?;
             }
@@ -249,6 +279,11 @@ impl fmt::Display for LoadReport {
             })
             .collect();
         writeln!(f, "median CPU: {}", cpu.join(", "))?;
+        writeln!(
+            f,
+            "peak resident over all runs (largest process): {}",
+            mib_list(&m.peak_resident_bytes)
+        )?;
         write!(
             f,
             "over all runs: lost {}, duplicates {}, refused {}, every node's root equal: {}",

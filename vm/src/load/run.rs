@@ -52,6 +52,8 @@ pub(crate) struct RunOutcome {
     pub(crate) roots: Vec<NodeRoot>,
     /// CPU seconds per process kind during the run, the load client's own as `load client`.
     pub(crate) cpu: BTreeMap<String, f64>,
+    /// The largest peak resident memory among each kind's processes at the run's end.
+    pub(crate) peak_resident: BTreeMap<String, u64>,
     /// Whether the deadline ended the run before every transaction was decided.
     pub(crate) timed_out: bool,
 }
@@ -107,6 +109,7 @@ pub(crate) async fn run(
         None => procstat::snapshot(&groups)?,
     };
     let cpu = procstat::used(&cpu_before, &cpu_after);
+    let peak_resident = procstat::largest_peaks(&groups);
 
     let roots = roots::at_height(&nodes.clients, watched.height, Duration::from_secs(30)).await;
     let tally = ledger.lock().tally();
@@ -116,6 +119,7 @@ pub(crate) async fn run(
         watched,
         roots,
         cpu,
+        peak_resident,
     })
 }
 

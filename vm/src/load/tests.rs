@@ -6,7 +6,7 @@ use clap::Parser;
 use super::ledger::{Ledger, Refusal, Tally};
 use super::pace::Pacer;
 use super::plan::{batches, BatchLimits, Keys, Shape};
-use super::procstat::{self, parse_cpu_ticks, ProcessGroup};
+use super::procstat::{self, parse_cpu_ticks, parse_resident, ProcessGroup};
 use super::report::{Medians, RunFigures};
 use super::roots::{all_equal, NodeRoot};
 use super::run::{record_answers, RunOutcome};
@@ -245,6 +245,28 @@ fn proc_stat_cpu_is_read_past_a_command_name_with_spaces_and_parentheses() {
 }
 
 #[test]
+fn proc_status_resident_memory_is_read_in_bytes() {
+    let status = "Name:\tkvvm\nVmPeak:\t  900000 kB\nVmHWM:\t   20480 kB\nVmRSS:\t   10240 kB\nThreads:\t9\n";
+    let memory = parse_resident(status).unwrap();
+    assert_eq!(memory.now_bytes, 10 << 20);
+    assert_eq!(memory.peak_bytes, 20 << 20);
+    assert_eq!(parse_resident("Name:\tkvvm\nVmRSS:\t10240 kB\n"), None);
+    assert_eq!(parse_resident("VmHWM:\t1 MB\nVmRSS:\t1 kB\n"), None);
+    let own = procstat::resident(std::process::id()).unwrap();
+    assert!(
+        own.peak_bytes >= own.now_bytes && own.now_bytes > 0,
+        "{own:?}"
+    );
+    let groups = [ProcessGroup {
+        kind: "self".into(),
+        pids: vec![std::process::id(), u32::MAX],
+    }];
+    // The process that is not there is left out; this one is measured.
+    let peaks = procstat::largest_peaks(&groups);
+    assert!(peaks["self"] >= own.peak_bytes, "{peaks:?}");
+}
+
+#[test]
 fn process_groups_parse_kind_and_pids() {
     let group: ProcessGroup = "avalanchego=1,22,333".parse().unwrap();
     assert_eq!(group.kind, "avalanchego");
@@ -295,6 +317,7 @@ fn outcome(latency_ms: &[u64], span_ms: u64, lost: usize, kvvm_cpu: f64) -> RunO
         },
         roots: vec![root("a", 1, None), root("b", 1, None)],
         cpu: BTreeMap::from([("kvvm".to_string(), kvvm_cpu)]),
+        peak_resident: BTreeMap::from([("kvvm".to_string(), ((kvvm_cpu * 100.0) as u64) << 20)]),
         timed_out: lost > 0,
     }
 }
@@ -316,6 +339,8 @@ fn run_figures_and_their_medians() {
     assert_eq!(m.cpu_seconds["kvvm"], 2.0);
     // µs per accepted transaction: 250,000 / 300,000 / 333,333 → the middle one.
     assert_eq!(m.cpu_micros_per_tx["kvvm"].round(), 300_000.0);
+    // Peaks are not medians: the largest run's (300 MiB) is the figure.
+    assert_eq!(m.peak_resident_bytes["kvvm"], 300 << 20);
     assert_eq!(m.lost_total, 1);
     assert!(!m.all_roots_equal, "one run's nodes differed");
     assert!(Medians::of(&[a]).all_roots_equal);
