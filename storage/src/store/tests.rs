@@ -51,12 +51,17 @@ fn open_with_window(dir: &TempDir, rejected_window: u64) -> ChainStore {
 
 /// An accept that changes nothing but the block pointer, for tests about heights and pruning.
 fn empty_accept(store: &ChainStore, height: u64) {
+    accept_entries(store, height, vec![]);
+}
+
+/// An accept that writes `entry_writes` and nothing else (the lattice is left as it was).
+fn accept_entries(store: &ChainStore, height: u64, entry_writes: Vec<(Vec<u8>, Option<Entry>)>) {
     store
         .accept(AcceptBatch {
             block_id: block_id(height),
             height,
             block_bytes: format!("block {height}").into_bytes(),
-            entry_writes: vec![],
+            entry_writes,
             nonce_writes: vec![],
             account_writes: vec![],
             tx_ids: vec![],
@@ -600,19 +605,7 @@ fn memtables_stay_within_the_write_buffer_budget() {
                 (key, Some(entry(&value, ALICE, height)))
             })
             .collect();
-        store
-            .accept(AcceptBatch {
-                block_id: block_id(height),
-                height,
-                block_bytes: format!("block {height}").into_bytes(),
-                entry_writes,
-                nonce_writes: vec![],
-                account_writes: vec![],
-                tx_ids: vec![],
-                lattice: store.lattice().unwrap(),
-                pruned: vec![],
-            })
-            .unwrap();
+        accept_entries(&store, height, entry_writes);
     }
     let usage = store.memory_usage().unwrap();
     // Twice the budget (a full memtable being flushed beside the new one), and RocksDB's 1 MiB
