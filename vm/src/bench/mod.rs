@@ -236,5 +236,17 @@ mod tests {
         assert_eq!(json["stages"].as_array().unwrap().len(), 2 * 6);
         assert_eq!(json["sizes"][1]["stateKeys"], 130);
         assert!(report.to_string().contains("replay"));
+        // Linux: each size reports the process and the building node's store, both read, not zero.
+        for size in &json["sizes"].as_array().unwrap()[..] {
+            let memory = &size["memory"];
+            let process = memory["processResidentBytes"].as_u64().unwrap();
+            assert!(process > 0, "{memory}");
+            assert!(memory["processPeakResidentBytes"].as_u64().unwrap() >= process);
+            assert!(
+                memory["storeMemtableBytes"].as_u64().unwrap() > 0,
+                "{memory}"
+            );
+        }
+        assert!(report.to_string().contains("building node's RocksDB"));
     }
 }
