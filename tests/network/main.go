@@ -258,11 +258,23 @@ type networkSpec struct {
 }
 
 // defaultSubnetConfig sets the kvvm subnet's Snowman parameters for a few equal validators.
-// AvalancheGo's defaults (k=20, alpha=15) need 75% of the stake to answer every poll: with one of
-// three validators stopped, the chain stalls (docs/findings.md). alpha=11 of k=20 keeps it going
-// with two of three (a poll then succeeds with ~91% probability) and is still a majority. In
-// v1.14.x `snowParameters` is not merged with the defaults, so every field is given.
-const defaultSubnetConfig = `{"snowParameters": {"k": 20, "alphaPreference": 11, "alphaConfidence": 11,
+// AvalancheGo samples k units of stake per poll, so with three equal validators each answers for a
+// binomial share of the k samples, and a poll succeeds when the validators preferring one block
+// answer for at least alpha of them. Two properties decide the parameters:
+//   - safety: one validator alone must (almost) never reach alpha, or a poll can move another
+//     node's preference with no majority behind it. With k=20 and alpha=11 that happened in 3.8%
+//     of polls, and a CI run forked the chain at its first block (docs/findings.md);
+//   - liveness with one of three stopped: two validators must reach alpha in most polls.
+//     AvalancheGo's defaults (k=20, alpha=15) manage it in 30% of polls, and with beta=20 the
+//     chain stalls.
+//
+// A larger k narrows each validator's share around its stake: with k=200 and alpha=114 (57%) one
+// validator reaches alpha with probability 6e-12 and two with 0.998 (snowparams_test.go computes
+// both). alpha/k stays below the 7/12 at which AvalancheGo's health check would call two of
+// three connected validators unhealthy. Sampling 200 units needs a total subnet weight of at
+// least 200; tmpnet gives each validator 49,463. In v1.14.x `snowParameters` is not merged with
+// the defaults, so every field is given.
+const defaultSubnetConfig = `{"snowParameters": {"k": 200, "alphaPreference": 114, "alphaConfidence": 114,
   "beta": 10, "concurrentRepolls": 4, "optimalProcessing": 10, "maxOutstandingItems": 256,
   "maxItemProcessingTime": 30000000000}}`
 
