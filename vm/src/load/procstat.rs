@@ -58,17 +58,33 @@ fn ticks_per_second() -> f64 {
     }
 }
 
-/// CPU seconds `pid` has used so far.
-pub(crate) fn cpu_seconds(pid: u32) -> Result<f64, LoadError> {
-    let path = format!("/proc/{pid}/stat");
+/// Reads `/proc/PID/FILE` and parses it with `parse`; `expected` says what a text `parse` refuses
+/// lacks.
+fn read_proc<T>(
+    pid: u32,
+    file: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+    expected: &str,
+) -> Result<T, LoadError> {
+    let path = format!("/proc/{pid}/{file}");
     let text = std::fs::read_to_string(&path).map_err(|e| LoadError::Process {
         pid,
         reason: e.to_string(),
     })?;
-    let ticks = parse_cpu_ticks(&text).ok_or_else(|| LoadError::Process {
+    parse(&text).ok_or_else(|| LoadError::Process {
         pid,
-        reason: format!("{path} does not have the expected fields"),
-    })?;
+        reason: format!("{path} {expected}"),
+    })
+}
+
+/// CPU seconds `pid` has used so far.
+pub(crate) fn cpu_seconds(pid: u32) -> Result<f64, LoadError> {
+    let ticks = read_proc(
+        pid,
+        "stat",
+        parse_cpu_ticks,
+        "does not have the expected fields",
+    )?;
     Ok(ticks as f64 / ticks_per_second())
 }
 
@@ -120,15 +136,7 @@ pub(crate) fn parse_resident(status: &str) -> Option<Resident> {
 
 /// `pid`'s resident memory now and at its peak.
 pub(crate) fn resident(pid: u32) -> Result<Resident, LoadError> {
-    let path = format!("/proc/{pid}/status");
-    let text = std::fs::read_to_string(&path).map_err(|e| LoadError::Process {
-        pid,
-        reason: e.to_string(),
-    })?;
-    parse_resident(&text).ok_or_else(|| LoadError::Process {
-        pid,
-        reason: format!("{path} has no VmRSS or VmHWM line"),
-    })
+    read_proc(pid, "status", parse_resident, "has no VmRSS or VmHWM line")
 }
 
 /// Starts this process's peak anew from what it holds now (Linux: `5` into `/proc/self/clear_refs`).
