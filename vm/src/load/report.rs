@@ -165,7 +165,7 @@ impl Medians {
             txs_per_block_mean: med(runs, |r| Some(r.txs_per_block_mean)),
             cpu_seconds: per_kind(&|_, s| s),
             cpu_micros_per_tx: per_kind(&|r, s| s * 1e6 / r.accepted.max(1) as f64),
-            peak_resident_bytes: largest_peaks(runs),
+            peak_resident_bytes: largest_peak_of_runs(runs),
             lost_total: runs.iter().map(|r| r.lost).sum(),
             duplicates_total: runs.iter().map(|r| r.duplicates).sum(),
             refused_total: runs.iter().flat_map(|r| r.refused.values()).sum(),
@@ -174,7 +174,8 @@ impl Medians {
     }
 }
 
-fn largest_peaks(runs: &[RunFigures]) -> BTreeMap<String, u64> {
+/// Each kind's largest peak resident memory over all runs.
+fn largest_peak_of_runs(runs: &[RunFigures]) -> BTreeMap<String, u64> {
     let mut peaks = BTreeMap::new();
     for (kind, &bytes) in runs.iter().flat_map(|r| &r.peak_resident_bytes) {
         let largest = peaks.entry(kind.clone()).or_insert(0);
