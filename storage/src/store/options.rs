@@ -14,8 +14,8 @@ pub struct StoreOptions {
     /// otherwise grow forever.
     pub rejected_window: u64,
     /// Size of the LRU block cache shared by all column families. Hot state is small; 32 MiB keeps recent blocks
-    /// and entries in memory without competing with the node for RAM. Every table's index and filter blocks are
-    /// charged to it too, so a larger state does not grow memory beside it.
+    /// and entries in memory without competing with the node for RAM. Every table's index blocks are charged to it
+    /// too, so a larger state does not grow memory beside it.
     pub block_cache_bytes: usize,
     /// Bytes of memtables across all column families before RocksDB flushes the largest one to disk. Left to
     /// RocksDB's defaults, each of the nine column families could hold two 64 MiB memtables. Memtables being
@@ -51,7 +51,8 @@ pub(super) fn synced() -> WriteOptions {
 }
 
 /// Options shared by every column family: LZ4 (cheap to compress, and block bytes and values compress well) and
-/// one LRU block cache for the whole database, which also holds the tables' index and filter blocks.
+/// one LRU block cache for the whole database, which also holds the tables' index blocks. No bloom filter is
+/// configured, so RocksDB's "filter" settings below act on the indexes alone.
 pub(super) fn column_family_options(cache: &Cache) -> Options {
     let mut table = BlockBasedOptions::default();
     table.set_block_cache(cache);

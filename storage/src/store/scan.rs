@@ -59,7 +59,7 @@ impl ChainStore {
 pub struct MemoryUsage {
     /// Memtables of every column family, those waiting to be flushed included.
     pub memtables: u64,
-    /// The shared block cache: data blocks, and the index and filter blocks charged to it.
+    /// The shared block cache: data blocks, and the index blocks charged to it.
     pub block_cache: u64,
     /// Open tables' readers outside the cache.
     pub table_readers: u64,
