@@ -317,7 +317,7 @@ chain_config! {
         dbLockWaitMs => db_lock_wait_ms: u64 = 30_000, Int(0..=600_000),
             "how long Initialize waits for an exiting kvvm to release the chain database";
         dbCacheBytes => db_cache_bytes: usize = StoreOptions::DEFAULT_BLOCK_CACHE_BYTES, Bytes(1 << 20..=64 << 30),
-            "RocksDB's block cache, which also holds the state's index and filter blocks (docs/operations.md, Memory)";
+            "RocksDB's block cache, which also holds the state's index blocks (docs/operations.md, Memory)";
         dbWriteBufferBytes => db_write_buffer_bytes: usize = StoreOptions::DEFAULT_WRITE_BUFFER_BYTES, Bytes(1 << 20..=16 << 30),
             "RocksDB memtables, over all column families, before the largest is flushed (up to about twice this while flushing)";
         // Consensus reads no accepted body below the last accepted block (proposervm keeps its
