@@ -4,22 +4,16 @@ import (
 	"encoding/json"
 	"math"
 	"testing"
-)
 
-// snowParameters is the part of AvalancheGo's snowball parameters this test reasons about.
-type snowParameters struct {
-	K               int `json:"k"`
-	AlphaPreference int `json:"alphaPreference"`
-	AlphaConfidence int `json:"alphaConfidence"`
-	Beta            int `json:"beta"`
-}
+	"github.com/ava-labs/avalanchego/snow/consensus/snowball"
+)
 
 // binomialTail is P(X >= atLeast) for X ~ Binomial(n, p): the chance that validators holding the
 // share p of the stake answer for at least atLeast of a poll's n samples.
 func binomialTail(n, atLeast int, p float64) float64 {
+	lgN, _ := math.Lgamma(float64(n + 1))
 	total := 0.0
 	for i := atLeast; i <= n; i++ {
-		lgN, _ := math.Lgamma(float64(n + 1))
 		lgI, _ := math.Lgamma(float64(i + 1))
 		lgRest, _ := math.Lgamma(float64(n - i + 1))
 		total += math.Exp(lgN - lgI - lgRest + float64(i)*math.Log(p) + float64(n-i)*math.Log1p(-p))
@@ -32,14 +26,14 @@ func binomialTail(n, atLeast int, p float64) float64 {
 // alpha, two must reach it in nearly every poll, and two of three connected must count as healthy.
 func TestDefaultSnowParametersForThreeValidators(t *testing.T) {
 	var config struct {
-		Snow snowParameters `json:"snowParameters"`
+		Snow snowball.Parameters `json:"snowParameters"`
 	}
 	if err := json.Unmarshal([]byte(defaultSubnetConfig), &config); err != nil {
 		t.Fatal(err)
 	}
 	snow := config.Snow
-	if snow.AlphaPreference <= snow.K/2 || snow.AlphaConfidence < snow.AlphaPreference || snow.K < snow.AlphaConfidence {
-		t.Fatalf("AvalancheGo refuses %+v: it needs k/2 < alphaPreference <= alphaConfidence <= k", snow)
+	if err := snow.Verify(); err != nil {
+		t.Fatalf("AvalancheGo refuses the subnet's parameters: %v", err)
 	}
 
 	// A preference moves on alphaPreference votes, so that is the bar one validator must not clear.
@@ -52,10 +46,8 @@ func TestDefaultSnowParametersForThreeValidators(t *testing.T) {
 		t.Errorf("two validators of three reach alphaConfidence=%d of k=%d in only %.3f of polls; with one stopped, beta=%d successes in a row take %.0f polls on average",
 			snow.AlphaConfidence, snow.K, twoOfThree, snow.Beta, expectedPollsForRun(twoOfThree, snow.Beta))
 	}
-	// AvalancheGo's chain health check wants this share of the stake connected (snowball's
-	// MinPercentConnectedHealthy, with its 0.2 buffer).
-	healthy := float64(snow.AlphaConfidence)/float64(snow.K)*0.8 + 0.2
-	if healthy > 2.0/3 {
+	// The share of the stake AvalancheGo's chain health check wants connected.
+	if healthy := snow.MinPercentConnectedHealthy(); healthy > 2.0/3 {
 		t.Errorf("the node calls a chain unhealthy below %.3f of the stake connected: two of three validators would fail it", healthy)
 	}
 }
