@@ -184,11 +184,11 @@ impl Builder {
         )
     }
 
-    /// How many pending transactions could go into a block on the preferred tip now.
-    pub fn executable_count(&self) -> usize {
+    /// Whether some pending transaction could go into a block on the preferred tip now.
+    pub fn has_executable(&self) -> bool {
         let view = self.tip.preferred_view();
         self.mempool
-            .executable_count(|sender| view.nonce(sender).unwrap_or(u64::MAX))
+            .has_executable(|sender| view.nonce(sender).unwrap_or(u64::MAX))
     }
 
     /// Resolves when a block can be built in NORMAL_OP: executable transactions wait and the
@@ -204,7 +204,7 @@ impl Builder {
             let normal = *state.borrow_and_update() == EngineState::NormalOp;
             let fresh = self.failed_build_version.load(Ordering::Acquire) != version;
             let mut gap_wait = None;
-            if normal && fresh && self.executable_count() > 0 {
+            if normal && fresh && self.has_executable() {
                 let preferred_ms = self.tip.load().preferred.timestamp_ms;
                 let ready_at = preferred_ms.saturating_add(self.min_block_gap_ms);
                 let now = (self.clock)();

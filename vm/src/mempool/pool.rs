@@ -224,22 +224,18 @@ impl Mempool {
         self.lock().bytes
     }
 
-    /// Transactions that could go into the next block: for each sender, the unbroken run of
-    /// not-included transactions starting at its next nonce on the preferred state.
-    pub fn executable_count(&self, mut next_nonce: impl FnMut(&AccountId) -> u64) -> usize {
+    /// Whether any transaction could go into the next block: some sender's transaction at its next
+    /// nonce on the preferred state, not yet included. Stops at the first one found, since the
+    /// builder asks on every change to the pool and needs no count: a full count read every
+    /// sender's nonce from the state each time.
+    pub fn has_executable(&self, mut next_nonce: impl FnMut(&AccountId) -> u64) -> bool {
         let pool = self.lock();
-        let mut count = 0;
-        for (sender, nonces) in &pool.by_sender {
-            let mut expected = next_nonce(sender);
-            while let Some(p) = nonces.get(&expected).and_then(|id| pool.txs.get(id)) {
-                if p.included > 0 {
-                    break;
-                }
-                count += 1;
-                expected += 1;
-            }
-        }
-        count
+        pool.by_sender.iter().any(|(sender, nonces)| {
+            nonces
+                .get(&next_nonce(sender))
+                .and_then(|id| pool.txs.get(id))
+                .is_some_and(|p| p.included == 0)
+        })
     }
 
     /// The nonce a new transaction of `sender` should carry: past every pending one that directly
@@ -620,19 +616,21 @@ mod tests {
     }
 
     #[test]
-    fn executable_count_stops_at_gaps_and_included_transactions() {
+    fn executable_means_a_sender_s_next_nonce_is_pending_and_not_included() {
         let pool = Mempool::new(default_limits());
+        assert!(!pool.has_executable(|_| 0));
         pool.add(tx(1, 0), 0).unwrap();
         pool.add(tx(1, 1), 0).unwrap();
         pool.add(tx(1, 3), 0).unwrap();
         pool.add(tx(2, 5), 5).unwrap();
-        assert_eq!(
-            pool.executable_count(|s| if *s == *tx(2, 0).sender() { 5 } else { 0 }),
-            3
-        );
-        assert_eq!(pool.executable_count(|_| 0), 2);
+        let sender2 = *tx(2, 0).sender();
+        assert!(pool.has_executable(|s| if *s == sender2 { 5 } else { 7 }));
+        assert!(pool.has_executable(|s| if *s == sender2 { 4 } else { 0 }));
+        // Sender 2's transaction is not at its next nonce, and a gap holds back sender 1's third.
+        assert!(!pool.has_executable(|s| if *s == sender2 { 4 } else { 2 }));
+        assert!(pool.has_executable(|s| if *s == sender2 { 4 } else { 3 }));
         pool.mark_included([tx(1, 0).id]);
-        assert_eq!(pool.executable_count(|_| 0), 0);
+        assert!(!pool.has_executable(|s| if *s == sender2 { 4 } else { 0 }));
         assert_eq!(pool.next_nonce(tx(1, 0).sender(), 0), 2);
         pool.add(tx(1, 2), 0).unwrap();
         assert_eq!(pool.next_nonce(tx(1, 0).sender(), 0), 4);
@@ -737,7 +735,7 @@ mod tests {
         pool.add(honest.clone(), 0).unwrap();
         assert_eq!(pool.waiting_count(), 300);
         assert_eq!(pool.candidates(10, |_| 0), vec![honest.clone()]);
-        assert_eq!(pool.executable_count(|_| 0), 1);
+        assert!(pool.has_executable(|_| 0));
         // A gap that closes makes the transactions behind it candidates at once.
         pool.add(tx_of(0, 0), 0).unwrap();
         assert_eq!(pool.waiting_count(), 299);
