@@ -447,7 +447,7 @@ impl Producer {
         let store = ChainStore::open(&dir.path().join("db"), StoreOptions::default()).unwrap();
         let parsed = Genesis::parse(genesis, u64::MAX).unwrap();
         let params = ChainParams::new(CHAIN_ID, &parsed);
-        let signatures = Arc::new(VerifiedSignatures::new(10_000));
+        let signatures = Arc::new(VerifiedSignatures::new(10_000, 10_000));
         let chain = open_chain(
             store.clone(),
             &parsed,

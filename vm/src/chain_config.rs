@@ -312,6 +312,8 @@ chain_config! {
             "minimum time between a block and its child";
         verifiedSignatureCache => verified_signature_cache: usize = 100_000, Int(1..=10_000_000),
             "signature verdicts remembered: this many passes, and apart this many refusals";
+        senderKeyCache => sender_key_cache: usize = 20_000, Int(1..=1_000_000),
+            "decoded public keys of the latest senders, each about 300 bytes, so an account's later transactions skip decoding its key";
         fateLogCapacity => fate_log_capacity: usize = 100_000, Int(1..=10_000_000),
             "refused/dropped transactions whose reason the status call remembers";
         dbLockWaitMs => db_lock_wait_ms: u64 = 30_000, Int(0..=600_000),

@@ -184,31 +184,50 @@ impl Transaction {
     /// Strict ed25519 verification: rejects non-canonical encodings, small-order (weak) keys and
     /// small-order `R`, so every node reaches the same verdict on every signature.
     pub fn verify_signature(&self) -> Result<(), TxError> {
-        let key = VerifyingKey::from_bytes(self.sender()).map_err(|_| TxError::InvalidPublicKey)?;
-        if key.is_weak() {
-            return Err(TxError::WeakPublicKey);
-        }
+        self.verify_signature_by(&sender_key(self.sender())?)
+    }
+
+    /// [`Self::verify_signature`] with the sender's key already decoded by [`sender_key`].
+    fn verify_signature_by(&self, key: &VerifyingKey) -> Result<(), TxError> {
         let signature = Signature::from_bytes(&self.signed.signature);
         key.verify_strict(&self.signed.unsigned.signing_bytes(), &signature)
             .map_err(|_| TxError::BadSignature)
     }
 }
 
+/// The sender's public key as a curve point, refused if it is no point or a weak one. Decoding
+/// takes a square root, a tenth of a signature check.
+fn sender_key(sender: &AccountId) -> Result<VerifyingKey, TxError> {
+    let key = VerifyingKey::from_bytes(sender).map_err(|_| TxError::InvalidPublicKey)?;
+    if key.is_weak() {
+        return Err(TxError::WeakPublicKey);
+    }
+    Ok(key)
+}
+
 /// This node's verdicts on transactions' signatures, so no transaction's signature is checked
 /// twice (signature work is the budget to watch: about 23k strict verifications per second per
 /// core). Refusals are remembered too, apart, so the same junk sent again costs a lookup. A
 /// transaction's ID covers its signature, so a verdict never applies to another transaction.
+///
+/// The senders' decoded keys are kept as well, so an account's every transaction after its first
+/// skips the key's decoding. Only keys that decode to a usable point are kept: a key is what its
+/// 32 bytes decode to, so the cache cannot change a verdict, and an account never seen before
+/// costs what it did without it.
 pub struct VerifiedSignatures {
     ids: BoundedSet<TxId>,
     refused: BoundedMap<TxId, TxError>,
+    keys: BoundedMap<AccountId, VerifyingKey>,
 }
 
 impl VerifiedSignatures {
-    /// Remembers up to `capacity` verified and `capacity` refused transactions.
-    pub fn new(capacity: usize) -> Self {
+    /// Remembers up to `capacity` verified and `capacity` refused transactions, and the keys of
+    /// the last `key_capacity` senders checked.
+    pub fn new(capacity: usize, key_capacity: usize) -> Self {
         Self {
             ids: BoundedSet::new(capacity),
             refused: BoundedMap::new(capacity),
+            keys: BoundedMap::new(key_capacity),
         }
     }
 
@@ -220,7 +239,10 @@ impl VerifiedSignatures {
         if let Some(refusal) = self.refused.get(&tx.id) {
             return Err(refusal);
         }
-        if let Err(refusal) = tx.verify_signature() {
+        if let Err(refusal) = self
+            .key_of(tx.sender())
+            .and_then(|key| tx.verify_signature_by(&key))
+        {
             self.refused.insert(tx.id, refusal.clone());
             return Err(refusal);
         }
@@ -230,6 +252,15 @@ impl VerifiedSignatures {
 
     pub fn contains(&self, id: &TxId) -> bool {
         self.ids.contains(id)
+    }
+
+    fn key_of(&self, sender: &AccountId) -> Result<VerifyingKey, TxError> {
+        if let Some(key) = self.keys.get(sender) {
+            return Ok(key);
+        }
+        let key = sender_key(sender)?;
+        self.keys.insert(*sender, key);
+        Ok(key)
     }
 }
 
@@ -518,7 +549,7 @@ mod tests {
 
     #[test]
     fn refused_signatures_are_remembered_apart_and_stay_bounded() {
-        let cache = VerifiedSignatures::new(2);
+        let cache = VerifiedSignatures::new(2, 2);
         let junk = |seed: u8| {
             let mut t = tx(seed, 0, vec![put("j", "1")]);
             t.signed.signature = [0x5a; 64];
@@ -543,7 +574,7 @@ mod tests {
 
     #[test]
     fn verified_signatures_are_not_checked_twice_and_stay_bounded() {
-        let cache = VerifiedSignatures::new(2);
+        let cache = VerifiedSignatures::new(2, 2);
         let a = tx(1, 0, vec![put("a", "1")]);
         cache.verify(&a).unwrap();
         assert!(cache.contains(&a.id));
@@ -561,5 +592,40 @@ mod tests {
             !cache.contains(&a.id),
             "the oldest of three goes at capacity 2"
         );
+    }
+
+    #[test]
+    fn sender_keys_are_decoded_once_and_never_change_a_verdict() {
+        let cache = VerifiedSignatures::new(100, 2);
+        let first = tx(1, 0, vec![put("a", "1")]);
+        cache.verify(&first).unwrap();
+        assert_eq!(cache.keys.len(), 1);
+        // The cached key checks the account's next transaction, and still refuses a bad one.
+        cache.verify(&tx(1, 1, vec![put("a", "2")])).unwrap();
+        let mut tampered = tx(1, 2, vec![put("a", "3")]);
+        tampered.signed.unsigned.ops[0] = put("a", "4");
+        let tampered = Transaction::new(tampered.signed);
+        assert_eq!(cache.verify(&tampered), Err(TxError::BadSignature));
+        assert_eq!(cache.keys.len(), 1);
+        // Keys that are no usable point are refused as before, and not kept.
+        let mut weak = tx(2, 0, vec![put("b", "1")]);
+        weak.signed.unsigned.sender = [0; 32];
+        weak.signed.unsigned.sender[0] = 1;
+        assert_eq!(
+            cache.verify(&Transaction::new(weak.signed)),
+            Err(TxError::WeakPublicKey)
+        );
+        let mut off_curve = tx(3, 0, vec![put("c", "1")]);
+        off_curve.signed.unsigned.sender = [2; 32];
+        assert_eq!(
+            cache.verify(&Transaction::new(off_curve.signed)),
+            Err(TxError::InvalidPublicKey)
+        );
+        assert_eq!(cache.keys.len(), 1);
+        // Bounded: the oldest sender's key goes first.
+        cache.verify(&tx(4, 0, vec![put("d", "1")])).unwrap();
+        cache.verify(&tx(5, 0, vec![put("e", "1")])).unwrap();
+        assert_eq!(cache.keys.len(), 2);
+        assert!(cache.keys.get(first.sender()).is_none());
     }
 }

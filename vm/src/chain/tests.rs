@@ -49,7 +49,7 @@ fn fixture() -> Fixture {
         owner: key(1).verifying_key().to_bytes(),
     });
     let params = ChainParams::new(CHAIN_ID, &genesis);
-    let signatures = Arc::new(VerifiedSignatures::new(100));
+    let signatures = Arc::new(VerifiedSignatures::new(100, 100));
     let clock: Clock = Arc::new(|| NOW_MS);
     let chain = open_chain(
         store,

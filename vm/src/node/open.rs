@@ -111,7 +111,10 @@ pub fn open(
     };
     let genesis = Genesis::parse(&init.genesis_bytes, genesis_now)?;
     let params = ChainParams::new(init.chain_id, &genesis);
-    let signatures = Arc::new(VerifiedSignatures::new(config.verified_signature_cache));
+    let signatures = Arc::new(VerifiedSignatures::new(
+        config.verified_signature_cache,
+        config.sender_key_cache,
+    ));
     let chain = open_chain(
         store.clone(),
         &genesis,
