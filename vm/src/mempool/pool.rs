@@ -82,6 +82,11 @@ struct PooledTx {
 struct Pool {
     txs: HashMap<TxId, PooledTx>,
     by_sender: HashMap<AccountId, BTreeMap<u64, TxId>>,
+    /// Per sender in `by_sender`, the end of its unbroken run when its transactions were last
+    /// classified: exactly those with a higher nonce are marked waiting. Reclassifying then
+    /// touches only the nonces between the old end and the new one, not every pending transaction
+    /// of the sender on every admission.
+    ready_ends: HashMap<AccountId, u64>,
     /// The waiting transactions by arrival order: the oldest expires and is evicted first.
     waiting: BTreeMap<u64, TxId>,
     bytes: usize,
@@ -168,14 +173,15 @@ impl Mempool {
                 oldest_waiting.or_else(|| eviction_candidate(&pool, &sender, sender_count + 1));
             match victim {
                 Some(id) => {
-                    if let Some(gone) = remove_one(&mut pool, &id) {
+                    if let Some(gone) = take_one(&mut pool, &id) {
                         evicted.push(gone);
                     }
                 }
                 None => {
-                    // Put back what was evicted for nothing: the newcomer does not fit anyway.
+                    // Put back what was evicted for nothing, as it was (arrival, waiting): the
+                    // newcomer does not fit anyway.
                     for gone in evicted {
-                        insert_unchecked(&mut pool, gone, now);
+                        put(&mut pool, gone);
                     }
                     return Err(AddError::Full(if count_full {
                         "transaction count"
@@ -185,9 +191,15 @@ impl Mempool {
                 }
             }
         }
+        let id = tx.id;
         insert_unchecked(&mut pool, tx, now);
+        if let Some(&end) = pool.ready_ends.get(&sender) {
+            // The newcomer takes its place on the sender's current split before it moves.
+            let waits = waits_after(&pool, &id, end);
+            set_waiting(&mut pool, &id, waits);
+        }
         classify_sender(&mut pool, &sender, next_nonce);
-        Ok(evicted)
+        Ok(evicted.into_iter().map(|gone| gone.tx).collect())
     }
 
     fn waiting_ttl(&self) -> Duration {
@@ -402,35 +414,54 @@ fn ready_end(pool: &Pool, sender: &AccountId, next_nonce: u64) -> u64 {
         return next_nonce;
     };
     let mut end = next_nonce;
-    while nonces.contains_key(&end) {
+    for nonce in nonces.range(next_nonce..).map(|(nonce, _)| *nonce) {
+        if nonce != end {
+            break;
+        }
         end += 1;
     }
     end
 }
 
 /// Marks `sender`'s transactions after its unbroken run from `next_nonce` as waiting, and the
-/// run itself as ready.
+/// run itself as ready. Only the nonces between the run's previous end and its new one can
+/// change (`Pool::ready_ends`); a sender classified for the first time is gone through whole.
 fn classify_sender(pool: &mut Pool, sender: &AccountId, next_nonce: u64) {
     let end = ready_end(pool, sender, next_nonce);
     let Some(nonces) = pool.by_sender.get(sender) else {
+        pool.ready_ends.remove(sender);
         return;
     };
-    let ids: Vec<(u64, TxId)> = nonces.iter().map(|(n, id)| (*n, *id)).collect();
-    for (nonce, id) in ids {
-        let Some(p) = pool.txs.get_mut(&id) else {
-            continue;
-        };
-        let waits = nonce > end;
-        if waits == p.waiting {
-            continue;
-        }
-        p.waiting = waits;
-        let seq = p.seq;
-        if waits {
-            pool.waiting.insert(seq, id);
-        } else {
-            pool.waiting.remove(&seq);
-        }
+    let changed: Vec<TxId> = match pool.ready_ends.insert(*sender, end) {
+        Some(previous) if previous == end => return,
+        Some(previous) => nonces
+            .range(previous.min(end).saturating_add(1)..=previous.max(end))
+            .map(|(_, id)| *id)
+            .collect(),
+        None => nonces.values().copied().collect(),
+    };
+    for id in changed {
+        let waits = waits_after(pool, &id, end);
+        set_waiting(pool, &id, waits);
+    }
+}
+
+fn waits_after(pool: &Pool, id: &TxId, end: u64) -> bool {
+    pool.txs.get(id).is_some_and(|p| p.tx.nonce() > end)
+}
+
+fn set_waiting(pool: &mut Pool, id: &TxId, waits: bool) {
+    let Some(p) = pool.txs.get_mut(id) else {
+        return;
+    };
+    if waits == p.waiting {
+        return;
+    }
+    p.waiting = waits;
+    if waits {
+        pool.waiting.insert(p.seq, *id);
+    } else {
+        pool.waiting.remove(&p.seq);
     }
 }
 
@@ -455,13 +486,8 @@ fn expire_waiting(pool: &mut Pool, now: Instant, ttl: Duration) -> Vec<TxId> {
 fn insert_unchecked(pool: &mut Pool, tx: Transaction, arrived: Instant) {
     let seq = pool.next_seq;
     pool.next_seq += 1;
-    pool.bytes += tx.encoded_len;
-    pool.by_sender
-        .entry(*tx.sender())
-        .or_default()
-        .insert(tx.nonce(), tx.id);
-    pool.txs.insert(
-        tx.id,
+    put(
+        pool,
         PooledTx {
             tx,
             included: 0,
@@ -470,6 +496,19 @@ fn insert_unchecked(pool: &mut Pool, tx: Transaction, arrived: Instant) {
             waiting: false,
         },
     );
+}
+
+/// Adds an entry with the place it holds (arrival order, waiting or not).
+fn put(pool: &mut Pool, p: PooledTx) {
+    pool.bytes += p.tx.encoded_len;
+    pool.by_sender
+        .entry(*p.tx.sender())
+        .or_default()
+        .insert(p.tx.nonce(), p.tx.id);
+    if p.waiting {
+        pool.waiting.insert(p.seq, p.tx.id);
+    }
+    pool.txs.insert(p.tx.id, p);
 }
 
 /// The highest-nonce, not-included transaction of the other sender holding the most transactions,
@@ -491,6 +530,11 @@ fn eviction_candidate(pool: &Pool, newcomer: &AccountId, newcomer_count: usize) 
 }
 
 fn remove_one(pool: &mut Pool, id: &TxId) -> Option<Transaction> {
+    take_one(pool, id).map(|p| p.tx)
+}
+
+/// Removes an entry and returns it whole, so [`put`] can restore it as it was.
+fn take_one(pool: &mut Pool, id: &TxId) -> Option<PooledTx> {
     let p = pool.txs.remove(id)?;
     if p.waiting {
         pool.waiting.remove(&p.seq);
@@ -501,9 +545,10 @@ fn remove_one(pool: &mut Pool, id: &TxId) -> Option<Transaction> {
         nonces.remove(&p.tx.nonce());
         if nonces.is_empty() {
             pool.by_sender.remove(&sender);
+            pool.ready_ends.remove(&sender);
         }
     }
-    Some(p.tx)
+    Some(p)
 }
 
 #[cfg(test)]
@@ -833,6 +878,63 @@ mod tests {
         for bytes in &taken {
             let tx = Transaction::decode(bytes, 1 << 20).unwrap();
             assert!(pool.contains(&tx.id));
+        }
+    }
+
+    /// Every sender's waiting flags as a full pass over its transactions would set them from
+    /// `next_nonce`, and the waiting queue holding exactly the flagged transactions.
+    fn assert_classified(pool: &Mempool, sender: &AccountId, next_nonce: u64) {
+        let p = pool.lock();
+        let end = ready_end(&p, sender, next_nonce);
+        for (nonce, id) in p.by_sender.get(sender).into_iter().flatten() {
+            assert_eq!(
+                p.txs[id].waiting,
+                *nonce > end,
+                "nonce {nonce}, run ends at {end}"
+            );
+        }
+        let flagged: BTreeMap<u64, TxId> = p
+            .txs
+            .iter()
+            .filter(|(_, t)| t.waiting)
+            .map(|(id, t)| (t.seq, *id))
+            .collect();
+        assert_eq!(p.waiting, flagged);
+        // A sender with nothing pooled leaves no classification behind.
+        assert!(p.ready_ends.keys().all(|s| p.by_sender.contains_key(s)));
+    }
+
+    #[test]
+    fn waiting_flags_match_a_full_classification_after_any_sequence_of_changes() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let txs: Vec<Vec<Transaction>> = (0..4)
+            .map(|account| (0..16).map(|nonce| tx_of(account, nonce)).collect())
+            .collect();
+        // Small enough that admissions evict and refuse.
+        let pool = Mempool::new(waiting_limits(24, 8, 60_000));
+        for _ in 0..3_000 {
+            let account = rng.gen_range(0..4);
+            let sender = *txs[account][0].sender();
+            let next = rng.gen_range(0..6);
+            match rng.gen_range(0..10) {
+                0 => {
+                    pool.remove_stale(&sender, next);
+                    assert_classified(&pool, &sender, next);
+                }
+                1 => {
+                    let ids = pool.ids();
+                    if !ids.is_empty() {
+                        pool.remove([ids[rng.gen_range(0..ids.len())]]);
+                    }
+                }
+                _ => {
+                    let nonce = rng.gen_range(next..16);
+                    if pool.add(txs[account][nonce as usize].clone(), next).is_ok() {
+                        assert_classified(&pool, &sender, next);
+                    }
+                }
+            }
         }
     }
 }
