@@ -825,6 +825,37 @@ mod tests {
     }
 
     #[test]
+    fn an_eviction_undone_puts_its_victims_back_as_they_were() {
+        let waiting = tx_of(1, 3);
+        let ready = tx_of(2, 0);
+        let small = waiting.encoded_len + ready.encoded_len;
+        let pool = Mempool::new(MempoolLimits {
+            max_bytes: small + 100,
+            ..waiting_limits(100, 100, 1_000)
+        });
+        let start = Instant::now();
+        pool.add(waiting.clone(), 0).unwrap();
+        pool.add(ready.clone(), 0).unwrap();
+        // Too large even with the waiting transaction evicted: the eviction is undone.
+        let large = signed_by(&SigningKey::from_bytes(&[9; 32]), 0, vec![0; 400]);
+        assert!(large.encoded_len > 100 + waiting.encoded_len);
+        assert_eq!(pool.add(large, 0), Err(AddError::Full("bytes")));
+        assert_eq!((pool.len(), pool.bytes()), (2, small));
+        assert_eq!(
+            pool.waiting_count(),
+            1,
+            "still counted against the waiting budget"
+        );
+        assert!(pool.expire_waiting(start).is_empty());
+        let later = Instant::now() + Duration::from_millis(1_000);
+        assert_eq!(
+            pool.expire_waiting(later),
+            vec![waiting.id],
+            "and still expires"
+        );
+    }
+
+    #[test]
     fn a_ready_newcomer_to_a_full_pool_evicts_the_oldest_waiting_transaction() {
         let pool = Mempool::new(waiting_limits(3, 100, 60_000));
         let oldest = tx_of(1, 1);
