@@ -5,7 +5,7 @@
 mod http_front;
 mod support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http_front::HttpFront;
 use kvvm::tx::{Operation, Transaction};
@@ -466,6 +466,33 @@ async fn nonce_gap_waits_until_it_closes() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_block_waits_out_the_minimum_gap_however_busy_the_pool_and_no_longer() {
+    const GAP: Duration = Duration::from_millis(1_500);
+    let mut n = node_with_config(br#"{"minBlockGapMs": 1500}"#).await;
+    // The genesis block is old: the first block is asked for at once.
+    n.client
+        .submit_tx(hex_tx(&signed(2, 0, vec![put("a", "0")])))
+        .await
+        .unwrap();
+    let before_first = Instant::now();
+    n.plugin.produce_block(GAP).await.unwrap();
+    // Admissions all through the gap neither cut it short nor keep the block from being asked for.
+    let client = n.client.clone();
+    let admissions = tokio::spawn(async move {
+        for nonce in 1..=20 {
+            let tx = signed(2, nonce, vec![put("a", &nonce.to_string())]);
+            client.submit_tx(hex_tx(&tx)).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    assert_eq!(n.plugin.produce_block(GAP * 3).await, Some(2));
+    let waited = before_first.elapsed();
+    assert!(waited >= GAP, "block 2 came {waited:?} after block 1 began");
+    admissions.await.unwrap();
+    n.plugin.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn transactions_behind_nonce_gaps_from_many_accounts_neither_starve_nor_fill_the_pool() {
     const WAITING: usize = 300;
     let config = format!(r#"{{"minBlockGapMs": 0, "mempoolMaxWaitingTxs": {WAITING}}}"#);
@@ -545,7 +572,7 @@ async fn the_node_s_calls_keep_answering_during_a_json_rpc_burst() {
     let mut slowest = Duration::ZERO;
     let mut probes = 0;
     while !burst.iter().all(|task| task.is_finished()) {
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let health = n.plugin.health().await;
         assert_eq!(health["database"], "ok");
         slowest = slowest.max(started.elapsed());
