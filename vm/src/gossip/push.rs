@@ -40,6 +40,11 @@ struct Outgoing {
 
 impl Shared {
     /// Collects admissions for up to the push interval or budget, then pushes them.
+    ///
+    /// Admissions queue in the channel while the interval runs; the loop wakes once when the
+    /// first arrives and once when the interval ends, then takes what queued. Waiting on each
+    /// admission instead cost a thread wake-up per transaction under load. A batch cut short by
+    /// the budget is followed at once by the next, without waiting out another interval.
     pub(super) async fn push_loop(
         self: Arc<Self>,
         mut admitted: broadcast::Receiver<Admitted>,
@@ -47,6 +52,7 @@ impl Shared {
     ) {
         let interval = Duration::from_millis(self.ctx.config.push_interval_ms);
         let budget = self.ctx.config.push_budget_bytes;
+        let mut backlogged = false;
         loop {
             let first = tokio::select! {
                 _ = stop.cancelled() => return,
@@ -54,18 +60,27 @@ impl Shared {
             };
             let mut batch = Vec::new();
             let mut collected = BatchBudget::new(budget);
-            if !self.take(first, &mut batch, &mut collected) {
-                return;
-            }
-            let deadline = tokio::time::Instant::now() + interval;
-            let mut open = true;
-            while open && !collected.is_spent() {
+            let mut open = self.take(first, &mut batch, &mut collected);
+            if open && !backlogged && !collected.is_spent() {
                 tokio::select! {
                     _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep_until(deadline) => break,
-                    event = admitted.recv() => open = self.take(event, &mut batch, &mut collected),
+                    _ = tokio::time::sleep(interval) => {}
                 }
             }
+            while open && !collected.is_spent() {
+                let event = match admitted.try_recv() {
+                    Ok(a) => Ok(a),
+                    Err(broadcast::error::TryRecvError::Empty) => break,
+                    Err(broadcast::error::TryRecvError::Lagged(missed)) => {
+                        Err(broadcast::error::RecvError::Lagged(missed))
+                    }
+                    Err(broadcast::error::TryRecvError::Closed) => {
+                        Err(broadcast::error::RecvError::Closed)
+                    }
+                };
+                open = self.take(event, &mut batch, &mut collected);
+            }
+            backlogged = collected.is_spent();
             self.push(batch).await;
             if !open {
                 return;
