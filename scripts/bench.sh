@@ -3,7 +3,7 @@
 # and the medians of several runs.
 #
 #   scripts/bench.sh [--nodes 3] [--runs 3] [--txs 60000] [--accounts 400] [--rate 0]
-#                    [--idle 20] [--one-writer-txs 1000] [--chain-config JSON]
+#                    [--idle 20] [--one-writer-txs 1000] [--chain-config JSON] [--perf SECONDS]
 #
 # 1. Builds what it needs as scripts/run-network.sh does (AvalancheGo, the release kvvm plugin, the
 #    kvvm-network program) and starts a network of --nodes validators on loopback, in its own
@@ -21,6 +21,13 @@
 #    lost (taken, never accepted before the deadline) and duplicated transactions, whether every
 #    node ended with the same block and state root, and the CPU seconds of the avalanchego
 #    processes, the kvvm plugin processes and the load client during each run (/proc/PID/stat).
+#    After the throughput runs, the plugins' context switches per transaction (every thread's
+#    /proc/PID/task/TID/status): a figure that, unlike seconds, barely moves on a busy machine.
+#    With --perf, `perf record --call-graph dwarf` samples the first node's kvvm plugin for SECONDS
+#    from 5 s into the first throughput run, and scripts/perf-breakdown.py prints where its CPU
+#    went by stage (the signature check, admission, lattice hashing, accept, ...), into
+#    $KVVM_CACHE/bench/perf.txt beside perf.data. Needs `perf` (Debian: linux-perf) and a
+#    throughput run lasting longer than 5 s + SECONDS.
 # 3. Stops the network, whatever happened (trap), and says where the JSON reports are.
 #
 # Bounded: every load run ends at its deadline (120 s after its first submission), every step runs
@@ -37,7 +44,7 @@ export KVVM_CACHE="${KVVM_CACHE:-$HOME/.cache/kvvm}"
 BENCH="$KVVM_CACHE/bench"
 NETWORKS="$BENCH/networks"
 
-nodes=3 runs=3 txs=60000 accounts=400 rate=0 idle=20 writer_txs=1000
+nodes=3 runs=3 txs=60000 accounts=400 rate=0 idle=20 writer_txs=1000 perf_seconds=0
 chain_config='{"logLevel":"info"}'
 usage() { sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -50,12 +57,13 @@ while [ $# -gt 0 ]; do
     --idle) idle="$2" ;;
     --one-writer-txs) writer_txs="$2" ;;
     --chain-config) chain_config="$2" ;;
+    --perf) perf_seconds="$2" ;;
     *) usage ;;
   esac
   [ $# -ge 2 ] || usage
   shift 2
 done
-for n in "$nodes" "$runs"; do
+for n in "$nodes" "$runs" "$perf_seconds"; do
   case "$n" in '' | *[!0-9]*) usage ;; esac
 done
 if [ "$nodes" -lt 1 ] || [ "$nodes" -gt 16 ]; then
@@ -64,6 +72,10 @@ if [ "$nodes" -lt 1 ] || [ "$nodes" -gt 16 ]; then
 fi
 
 log() { echo "bench: $*" >&2; }
+if [ "$perf_seconds" -gt 0 ] && ! command -v perf >/dev/null; then
+  echo "bench: --perf needs perf (Debian: apt-get install linux-perf)" >&2
+  exit 2
+fi
 began=$(date +%s)
 step() { log "[$(($(date +%s) - began)) s] $*"; }
 
@@ -128,7 +140,42 @@ load() {
     --out "$BENCH/$name.json" ${KVVM_LOAD_ARGS:-}
   echo
 }
+# Samples one plugin while the first throughput run is under way, in the background.
+profile_plugin() {
+  sleep 5
+  timeout $((perf_seconds + 60)) perf record --quiet -F 499 --call-graph dwarf,16384 \
+    -p "${plugin_pids[0]}" -o "$BENCH/perf.data" -- sleep "$perf_seconds" >/dev/null 2>&1 || true
+}
+perf_job=
+if [ "$perf_seconds" -gt 0 ]; then
+  profile_plugin &
+  perf_job=$!
+fi
+# Context switches of every thread of the plugins (threads that end meanwhile are not counted).
+plugin_switches() {
+  local pid n=0
+  for pid in "${plugin_pids[@]}"; do
+    n=$((n + $(cat /proc/"$pid"/task/*/status 2>/dev/null |
+      awk '/ctxt_switches/ { n += $2 } END { print n + 0 }')))
+  done
+  echo "$n"
+}
+switches_before=$(plugin_switches)
 load throughput throughput --txs "$txs" --accounts "$accounts" --rate "$rate"
+switches=$(($(plugin_switches) - switches_before))
+log "kvvm plugins' context switches over the throughput runs: $switches," \
+  "$(awk -v s="$switches" -v n="$((txs * runs))" 'BEGIN { printf "%.2f", s / n }') per transaction"
+if [ -n "$perf_job" ]; then
+  wait "$perf_job"
+  if [ -s "$BENCH/perf.data" ]; then
+    step "where plugin ${plugin_pids[0]}'s CPU went during the throughput load ($perf_seconds s)"
+    perf script -i "$BENCH/perf.data" 2>/dev/null | python3 "$ROOT/scripts/perf-breakdown.py" |
+      tee "$BENCH/perf.txt"
+    echo
+  else
+    log "perf recorded nothing (perf_event_paranoid? see $BENCH/perf.data)"
+  fi
+fi
 load idle idle --count "$idle"
 load one-writer one-writer --txs "$writer_txs"
 
