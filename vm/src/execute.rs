@@ -90,6 +90,20 @@ pub struct BlockExecutor {
     height: u64,
     rules: AccessRules,
     diff: StateDiff,
+    unsettled: Unsettled,
+}
+
+/// What each nonce and account record the block changed held before the block changed it, while
+/// the lattice is not yet settled ([`BlockExecutor::settle`]). The lattice is a sum, so trading
+/// each one's first element for its final one's once gives the same lattice as trading at every
+/// transaction, at one element pair per account instead of one per transaction: an account with
+/// ten transactions in a block costs two nonce elements, not twenty. Entries are traded at once:
+/// a block rarely writes a key twice, and remembering each key's first value cost more than it
+/// saved.
+#[derive(Default)]
+struct Unsettled {
+    nonces: BTreeMap<AccountId, u64>,
+    accounts: BTreeMap<AccountId, Account>,
 }
 
 /// What a transaction would change, before and after: each key it touches, and each account
@@ -120,6 +134,7 @@ impl BlockExecutor {
                 lattice,
                 ..StateDiff::default()
             },
+            unsettled: Unsettled::default(),
         }
     }
 
@@ -157,10 +172,7 @@ impl BlockExecutor {
         }
         let staged = self.stage(tx, AbsentDeletes::Fail)?;
         self.commit(staged);
-        if expected > 0 {
-            self.diff.lattice.sub(&nonce_element(&sender, expected));
-        }
-        self.diff.lattice.add(&nonce_element(&sender, expected + 1));
+        self.unsettled.nonces.entry(sender).or_insert(expected);
         self.diff.nonces.insert(sender, expected + 1);
         Ok(())
     }
@@ -260,7 +272,8 @@ impl BlockExecutor {
         Ok(&mut staged.accounts.get_mut(account).expect("inserted above").1)
     }
 
-    /// Makes the staged changes part of the block's diff and its lattice.
+    /// Makes the staged changes part of the block's diff, and the entries' part of its lattice;
+    /// the account records' part follows when the lattice is settled.
     fn commit(&mut self, staged: Staged) {
         for (key, (before, after)) in staged.entries {
             if let Some(old) = &before {
@@ -279,21 +292,50 @@ impl BlockExecutor {
             if before == after {
                 continue;
             }
-            if let Some(old) = account_access_element(&account, &before) {
-                self.diff.lattice.sub(&old);
-            }
-            if let Some(new) = account_access_element(&account, &after) {
-                self.diff.lattice.add(&new);
-            }
+            self.unsettled.accounts.entry(account).or_insert(before);
             self.diff.accounts.insert(account, after);
         }
     }
 
-    pub fn state_root(&self) -> [u8; 32] {
+    /// Brings the lattice up to the diff: for each nonce and account record changed since the
+    /// last settling, the element of what it held then goes out and that of what it holds now
+    /// comes in.
+    fn settle(&mut self) {
+        let Unsettled { nonces, accounts } = std::mem::take(&mut self.unsettled);
+        let lattice = &mut self.diff.lattice;
+        for (account, before) in nonces {
+            let after = self.diff.nonces.get(&account).copied().unwrap_or(before);
+            if before == after {
+                continue;
+            }
+            if before > 0 {
+                lattice.sub(&nonce_element(&account, before));
+            }
+            lattice.add(&nonce_element(&account, after));
+        }
+        for (account, before) in accounts {
+            let Some(after) = self.diff.accounts.get(&account) else {
+                continue;
+            };
+            if before == *after {
+                continue;
+            }
+            if let Some(old) = account_access_element(&account, &before) {
+                lattice.sub(&old);
+            }
+            if let Some(new) = account_access_element(&account, after) {
+                lattice.add(&new);
+            }
+        }
+    }
+
+    pub fn state_root(&mut self) -> [u8; 32] {
+        self.settle();
         self.diff.lattice.checksum()
     }
 
-    pub fn finish(self) -> StateDiff {
+    pub fn finish(mut self) -> StateDiff {
+        self.settle();
         self.diff
     }
 }
