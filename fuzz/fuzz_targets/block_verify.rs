@@ -368,10 +368,10 @@ fn verify_all(
 
 fuzz_target!(|input: Input| {
     let mode = input.mode();
-    let mut builder = fresh_chain(mode, Arc::new(VerifiedSignatures::new(64)));
+    let mut builder = fresh_chain(mode, Arc::new(VerifiedSignatures::new(64, 64)));
     let (blocks, built_verdicts) = build_blocks(&input, &mut builder);
 
-    let signatures = Arc::new(VerifiedSignatures::new(64));
+    let signatures = Arc::new(VerifiedSignatures::new(64, 64));
     let mut first = fresh_chain(mode, signatures.clone());
     let first_verdicts = verify_all(mode, &mut first, &blocks);
     // The same blocks again, on a chain whose signature cache the first run filled.

@@ -122,7 +122,7 @@ fn genesis_store(mode: AccessMode) -> &'static GenesisStore {
             &genesis,
             hash,
             params(mode),
-            Arc::new(VerifiedSignatures::new(16)),
+            Arc::new(VerifiedSignatures::new(16, 16)),
             clock(),
         )
         .expect("writing the genesis");
