@@ -132,6 +132,7 @@ func start(args []string) error {
 	keyFile := fl.String("key", "", "key file to show in the suggested first write")
 	cli := fl.String("cli", "", "kvvm command line for the suggested commands, one that finds this network without --rpc (scripts/run-network.sh passes the binary it built); default: kvvm, with --rpc")
 	nodeLogLevel := fl.String("node-log-level", "info", "AvalancheGo log level of the nodes (tmpnet's e2e default is debug)")
+	nodeFlags := fl.String("node-flags", "{}", `further AvalancheGo flags for every node, a JSON object of strings, e.g. {"throttler-inbound-bandwidth-refill-rate":"4194304"}`)
 	logLevel := fl.String("log-level", "info", "log level of this program (tmpnet's progress, on stderr)")
 	timeout := fl.Duration("timeout", 5*time.Minute, "time allowed for the network to start and the chain to be created")
 	wait := fl.Bool("wait", false, "stay in the foreground until SIGINT/SIGTERM, then stop the network")
@@ -181,6 +182,10 @@ func start(args []string) error {
 	if err != nil {
 		return fmt.Errorf("--subnet-config: %w", err)
 	}
+	extraFlags := tmpnet.FlagsMap{}
+	if err := json.Unmarshal([]byte(*nodeFlags), &extraFlags); err != nil {
+		return fmt.Errorf("--node-flags is not a JSON object of strings: %w", err)
+	}
 
 	genesis, err := loadGenesis(*genesisPath, *kvvmPath, pluginPath)
 	if err != nil {
@@ -196,6 +201,7 @@ func start(args []string) error {
 		chainConfig:     *chainConfig,
 		subnetConfig:    subnetConfigMap,
 		nodeLogLevel:    *nodeLogLevel,
+		nodeFlags:       extraFlags,
 	})
 
 	began := time.Now()
@@ -255,6 +261,7 @@ type networkSpec struct {
 	chainConfig     string
 	subnetConfig    tmpnet.ConfigMap
 	nodeLogLevel    string
+	nodeFlags       tmpnet.FlagsMap
 }
 
 // defaultSubnetConfig sets the kvvm subnet's Snowman parameters for a few equal validators.
@@ -294,6 +301,9 @@ func newNetwork(log logging.Logger, spec networkSpec) *tmpnet.Network {
 	if limit := fdLimitFlag(); limit != "" {
 		log.Info("lowering the nodes' --fd-limit to the hard RLIMIT_NOFILE", zap.String("fdLimit", limit))
 		flags[config.FdLimitKey] = limit
+	}
+	for key, value := range spec.nodeFlags {
+		flags[key] = value
 	}
 	return &tmpnet.Network{
 		Owner:        owner,
