@@ -20,6 +20,7 @@ mod report;
 mod roots;
 mod run;
 mod stats;
+mod traffic;
 mod watch;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -35,6 +36,8 @@ pub use procstat::ProcessGroup;
 pub use report::LoadReport;
 use report::{Medians, RunFigures};
 use run::{Flow, Nodes};
+pub use traffic::LinkTraffic;
+use traffic::TrafficReader;
 
 /// Most transactions one run signs and holds (about 200 bytes each, twice, as bytes and hex).
 pub const MAX_TXS: u64 = 1_000_000;
@@ -90,6 +93,12 @@ pub struct Target {
     /// avalanchego=101,102,103` (Linux, from /proc/PID/stat); repeat for several kinds.
     #[arg(long = "cpu-of", value_name = "KIND=PID,…")]
     pub cpu_of: Vec<ProcessGroup>,
+    /// Also report the bytes the nodes sent each other during each run, per link and per
+    /// transaction, as blocks, gossip, votes and the rest: AvalancheGo's sent-bytes counters on
+    /// the `/ext/metrics` page beside each --rpc URL. Counts every node's messages on every
+    /// chain, so --rpc should name every node of a network that runs nothing else.
+    #[arg(long)]
+    pub link_traffic: bool,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -281,6 +290,11 @@ pub async fn run(command: &LoadCommand, env: &CliEnv) -> Result<LoadReport, Load
         let client = kvvm_rpc::http_client(&url).map_err(|e| LoadError::rpc(&url, e))?;
         clients.push((url, client));
     }
+    let urls: Vec<String> = clients.iter().map(|(url, _)| url.clone()).collect();
+    let traffic = target
+        .link_traffic
+        .then(|| TrafficReader::new(&urls))
+        .transpose()?;
     let nodes = Nodes { clients };
     let (first_url, first) = &nodes.clients[0];
     let chain_id = first
@@ -305,7 +319,7 @@ pub async fn run(command: &LoadCommand, env: &CliEnv) -> Result<LoadReport, Load
         let nonces = next_nonces(first_url, first, &signers).await?;
         let plan = load.shape.sign(chain_id, &signers, &nonces, load.txs);
         eprintln!("kvvm load {}: run {}: sending", load.mode, r + 1);
-        let outcome = run::run(&nodes, &plan, &load.flow, &target.cpu_of).await?;
+        let outcome = run::run(&nodes, &plan, &load.flow, &target.cpu_of, traffic.as_ref()).await?;
         runs.push(RunFigures::of(&outcome, load.shape.ops_per_tx));
         last = Some(load);
     }

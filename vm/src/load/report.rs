@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::roots::{all_equal, NodeRoot};
 use super::run::RunOutcome;
 use super::stats::{median, percentile};
+use super::traffic::{LinkTraffic, ALL};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -52,6 +53,8 @@ pub struct RunFigures {
     pub first_transport_error: Option<String>,
     /// The deadline ended the run before every transaction was sent and decided.
     pub timed_out: bool,
+    /// What the links between the nodes carried (`--link-traffic`).
+    pub link_traffic: Option<LinkTraffic>,
 }
 
 fn millis(d: Option<std::time::Duration>) -> Option<f64> {
@@ -96,6 +99,7 @@ impl RunFigures {
             watch_errors: outcome.watched.errors,
             first_transport_error: t.first_transport_error.clone(),
             timed_out: outcome.timed_out,
+            link_traffic: outcome.traffic.clone(),
         }
     }
 }
@@ -113,6 +117,12 @@ pub struct Medians {
     pub cpu_micros_per_tx: BTreeMap<String, f64>,
     /// The largest of the runs' peak resident memory, per process kind (a peak, not a median).
     pub peak_resident_bytes: BTreeMap<String, u64>,
+    /// Median bytes per link per second, by what they carried (`--link-traffic`).
+    pub link_bytes_per_s: BTreeMap<String, f64>,
+    /// Median bytes per link per accepted transaction, by what they carried.
+    pub link_bytes_per_tx: BTreeMap<String, f64>,
+    /// Median of a link's bytes per transaction as a share of a transaction's signed size.
+    pub link_share_of_tx_size: Option<f64>,
     pub lost_total: usize,
     pub duplicates_total: usize,
     pub refused_total: usize,
@@ -166,11 +176,65 @@ impl Medians {
             cpu_seconds: per_kind(&|_, s| s),
             cpu_micros_per_tx: per_kind(&|r, s| s * 1e6 / r.accepted.max(1) as f64),
             peak_resident_bytes: largest_peak_of_runs(runs),
+            link_bytes_per_s: median_per_kind(runs, |t| &t.bytes_per_link_per_s),
+            link_bytes_per_tx: median_per_kind(runs, |t| &t.bytes_per_link_per_tx),
+            link_share_of_tx_size: med(runs, |r| r.link_traffic.as_ref()?.share_of_tx_size()),
             lost_total: runs.iter().map(|r| r.lost).sum(),
             duplicates_total: runs.iter().map(|r| r.duplicates).sum(),
             refused_total: runs.iter().flat_map(|r| r.refused.values()).sum(),
             all_roots_equal: !runs.is_empty() && runs.iter().all(|r| r.roots_equal),
         }
+    }
+}
+
+/// Per kind, the median over the runs that measured their links of one of `figure`'s values.
+fn median_per_kind(
+    runs: &[RunFigures],
+    figure: impl Fn(&LinkTraffic) -> &BTreeMap<String, f64>,
+) -> BTreeMap<String, f64> {
+    let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for traffic in runs.iter().filter_map(|r| r.link_traffic.as_ref()) {
+        for (kind, &value) in figure(traffic) {
+            values.entry(kind.clone()).or_default().push(value);
+        }
+    }
+    values
+        .into_iter()
+        .filter_map(|(kind, values)| Some((kind, median(&values)?)))
+        .collect()
+}
+
+/// `all` first, then each kind: "12.3 (blocks 8.1, gossip 4.0, …)".
+fn by_kind(values: &BTreeMap<String, f64>, unit: f64, precision: usize) -> String {
+    let all = values.get(ALL).copied().unwrap_or(0.0) / unit;
+    let parts: Vec<String> = values
+        .iter()
+        .filter(|(kind, _)| kind.as_str() != ALL)
+        .map(|(kind, v)| format!("{kind} {:.precision$}", v / unit))
+        .collect();
+    format!("{all:.precision$} ({})", parts.join(", "))
+}
+
+/// One line on what the links carried, or nothing.
+fn traffic_line(
+    f: &mut fmt::Formatter<'_>,
+    lead: &str,
+    per_s: &BTreeMap<String, f64>,
+    per_tx: &BTreeMap<String, f64>,
+    share_of_tx_size: Option<f64>,
+) -> fmt::Result {
+    if per_s.is_empty() {
+        return Ok(());
+    }
+    write!(
+        f,
+        "{lead}sent per link: KiB/s {}; B per transaction {}",
+        by_kind(per_s, 1024.0, 1),
+        by_kind(per_tx, 1.0, 0),
+    )?;
+    match share_of_tx_size {
+        Some(share) => writeln!(f, " ({share:.2}× a signed transaction's size)"),
+        None => writeln!(f),
     }
 }
 
@@ -253,6 +317,15 @@ impl fmt::Display for LoadReport {
                 "       peak resident (largest process): {}",
                 mib_list(&r.peak_resident_bytes)
             )?;
+            if let Some(t) = &r.link_traffic {
+                traffic_line(
+                    f,
+                    &format!("       {} links, ", t.links),
+                    &t.bytes_per_link_per_s,
+                    &t.bytes_per_link_per_tx,
+                    t.share_of_tx_size(),
+                )?;
+            }
             if let Some(e) = &r.first_transport_error {
                 writeln!(f, "       first call without a JSON-RPC answer: {e}")?;
             }
@@ -284,6 +357,13 @@ impl fmt::Display for LoadReport {
             f,
             "peak resident over all runs (largest process): {}",
             mib_list(&m.peak_resident_bytes)
+        )?;
+        traffic_line(
+            f,
+            "median ",
+            &m.link_bytes_per_s,
+            &m.link_bytes_per_tx,
+            m.link_share_of_tx_size,
         )?;
         write!(
             f,

@@ -15,6 +15,7 @@ use super::pace::Pacer;
 use super::plan::{batches, BatchLimits, Signed};
 use super::procstat::{self, ProcessGroup};
 use super::roots::{self, NodeRoot};
+use super::traffic::{LinkTraffic, TrafficReader};
 use super::watch::{Watched, Watcher};
 use super::LoadError;
 
@@ -56,6 +57,8 @@ pub(crate) struct RunOutcome {
     pub(crate) peak_resident: BTreeMap<String, u64>,
     /// Whether the deadline ended the run before every transaction was decided.
     pub(crate) timed_out: bool,
+    /// What the links between the nodes carried, when asked for.
+    pub(crate) traffic: Option<LinkTraffic>,
 }
 
 /// The kind under which the load client's own CPU is reported.
@@ -66,6 +69,7 @@ pub(crate) async fn run(
     plan: &[Signed],
     flow: &Flow,
     cpu_of: &[ProcessGroup],
+    traffic: Option<&TrafficReader>,
 ) -> Result<RunOutcome, LoadError> {
     let mut groups = cpu_of.to_vec();
     groups.push(ProcessGroup {
@@ -74,6 +78,10 @@ pub(crate) async fn run(
     });
     // Before anything is spawned, so that a process that is not there fails the run at once.
     let cpu_before = procstat::snapshot(&groups)?;
+    let traffic_before = match traffic {
+        Some(reader) => Some((reader.read().await?, Instant::now())),
+        None => None,
+    };
     let (first_url, first) = &nodes.clients[0];
     let from = first
         .last_accepted()
@@ -110,9 +118,25 @@ pub(crate) async fn run(
     };
     let cpu = procstat::used(&cpu_before, &cpu_after);
     let peak_resident = procstat::largest_peaks(&groups);
+    let traffic_after = match traffic {
+        Some(reader) => Some(reader.read().await?),
+        None => None,
+    };
+
+    let tally = ledger.lock().tally();
+    let traffic = match (traffic, traffic_before, traffic_after) {
+        (Some(reader), Some((before, read_at)), Some(after)) => Some(LinkTraffic::between(
+            &before,
+            &after,
+            reader.nodes(),
+            read_at.elapsed(),
+            tally.accepted,
+            mean_tx_bytes(plan),
+        )),
+        _ => None,
+    };
 
     let roots = roots::at_height(&nodes.clients, watched.height, Duration::from_secs(30)).await;
-    let tally = ledger.lock().tally();
     Ok(RunOutcome {
         timed_out: timed_out || tally.sent + tally.skipped < tally.planned,
         tally,
@@ -120,7 +144,13 @@ pub(crate) async fn run(
         roots,
         cpu,
         peak_resident,
+        traffic,
     })
+}
+
+fn mean_tx_bytes(plan: &[Signed]) -> f64 {
+    let total: usize = plan.iter().map(|tx| tx.bytes.0.len()).sum();
+    total as f64 / plan.len().max(1) as f64
 }
 
 /// Sends the plan batch by batch, each when its time has come, its accounts have window room and

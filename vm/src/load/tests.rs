@@ -11,6 +11,7 @@ use super::report::{Medians, RunFigures};
 use super::roots::{all_equal, NodeRoot};
 use super::run::{record_answers, RunOutcome};
 use super::stats::{median, percentile};
+use super::traffic::{metrics_url, parse_sent_bytes, Carries, LinkTraffic, TrafficReader};
 use super::watch::Watched;
 use super::LoadCommand;
 use crate::tx::Transaction;
@@ -319,6 +320,7 @@ fn outcome(latency_ms: &[u64], span_ms: u64, lost: usize, kvvm_cpu: f64) -> RunO
         cpu: BTreeMap::from([("kvvm".to_string(), kvvm_cpu)]),
         peak_resident: BTreeMap::from([("kvvm".to_string(), ((kvvm_cpu * 100.0) as u64) << 20)]),
         timed_out: lost > 0,
+        traffic: None,
     }
 }
 
@@ -378,6 +380,10 @@ fn command_line_limits_are_enforced() {
         assert!(parse(&bad).is_err(), "{bad:?} accepted");
     }
     assert!(parse(&["throughput", "--txs", "1000000", "--batch", "10000"]).is_ok());
+    let Ok(LoadCommand::Throughput(t)) = parse(&["throughput", "--link-traffic"]) else {
+        panic!("--link-traffic refused");
+    };
+    assert!(t.target.link_traffic);
 }
 
 #[test]
@@ -519,4 +525,160 @@ fn an_account_with_a_refused_transaction_sends_nothing_more() {
         (tally.sent, tally.skipped, tally.accepted, tally.lost),
         (2, 2, 1, 0)
     );
+}
+
+/// A metrics page the way AvalancheGo writes it: help and type lines, both directions, a metric
+/// whose name starts with the counter's, and values in exponent notation.
+const METRICS_PAGE: &str = r#"# HELP avalanche_network_msgs_bytes number of message bytes
+# TYPE avalanche_network_msgs_bytes counter
+avalanche_network_msgs_bytes{io="received",op="put"} 5e+06
+avalanche_network_msgs_bytes{io="sent",op="app_gossip"} 1.5e+06
+avalanche_network_msgs_bytes{io="sent",op="app_request"} 1000
+avalanche_network_msgs_bytes{io="sent",op="chits"} 300
+avalanche_network_msgs_bytes{io="sent",op="ping"} 20
+avalanche_network_msgs_bytes{io="sent",op="push_query"} 2.5e+06
+avalanche_network_msgs_bytes{io="sent",op="put"} 500000
+avalanche_network_msgs_bytes_saved{io="sent",op="put"} 7e+09
+avalanche_network_msgs{compressed="true",io="sent",op="put"} 12
+"#;
+
+#[test]
+fn sent_bytes_are_read_by_what_they_carry() {
+    let sent = parse_sent_bytes(METRICS_PAGE).expect("the counter is there");
+    assert_eq!(
+        sent[&Carries::Blocks],
+        3_000_000.0,
+        "put and push_query, sent only"
+    );
+    assert_eq!(sent[&Carries::Gossip], 1_501_000.0);
+    assert_eq!(sent[&Carries::Votes], 300.0);
+    assert_eq!(sent[&Carries::Other], 20.0);
+    assert_eq!(sent.len(), 4);
+    // A page without the counter is not a node's: no figure rather than zero.
+    assert_eq!(parse_sent_bytes("# nothing\nother_metric 3\n"), None);
+    // Labels in another order, an escaped quote in a value.
+    let odd = "avalanche_network_msgs_bytes{op=\"put\",note=\"a \\\"b\\\"\",io=\"sent\"} 7\n";
+    assert_eq!(parse_sent_bytes(odd), Some([(Carries::Blocks, 7.0)].into()));
+    assert_eq!(Carries::of("get_ancestors"), Carries::Blocks);
+    assert_eq!(Carries::of("app_response"), Carries::Gossip);
+    assert_eq!(Carries::of("pull_query"), Carries::Votes);
+    assert_eq!(Carries::of("handshake"), Carries::Other);
+}
+
+#[test]
+fn a_nodes_metrics_page_is_beside_its_rpc_url() {
+    assert_eq!(
+        metrics_url("http://127.0.0.1:9650/ext/bc/2bX/rpc").as_deref(),
+        Some("http://127.0.0.1:9650/ext/metrics")
+    );
+    assert_eq!(
+        metrics_url("https://node.example:443").as_deref(),
+        Some("https://node.example:443/ext/metrics")
+    );
+    assert_eq!(metrics_url("127.0.0.1:9650/ext/bc/2bX/rpc"), None);
+    assert_eq!(metrics_url("http:///ext/bc/2bX/rpc"), None);
+}
+
+#[test]
+fn link_traffic_is_per_directed_link() {
+    let before = [(Carries::Blocks, 100.0), (Carries::Gossip, 50.0)].into();
+    let after = [
+        (Carries::Blocks, 700.0),
+        (Carries::Gossip, 350.0),
+        (Carries::Votes, 60.0),
+    ]
+    .into();
+    // 3 nodes: 6 directed links; 960 bytes over 2 s and 10 transactions.
+    let t = LinkTraffic::between(&before, &after, 3, Duration::from_secs(2), 10, 100.0);
+    assert_eq!(t.links, 6);
+    assert_eq!(t.bytes_per_link_per_s["all"], 80.0);
+    assert_eq!(t.bytes_per_link_per_s["blocks"], 50.0);
+    assert_eq!(t.bytes_per_link_per_tx["all"], 16.0);
+    assert_eq!(t.bytes_per_link_per_tx["gossip"], 5.0);
+    assert_eq!(t.bytes_per_link_per_tx["votes"], 1.0);
+    assert_eq!(t.share_of_tx_size(), Some(0.16));
+    // One node has no links, and nothing accepted divides by nothing: zeros, not infinities.
+    let alone = LinkTraffic::between(&before, &after, 1, Duration::from_secs(2), 0, 100.0);
+    assert_eq!(alone.links, 0);
+    assert_eq!(alone.bytes_per_link_per_s["all"], 0.0);
+    assert_eq!(alone.bytes_per_link_per_tx["all"], 0.0);
+}
+
+#[test]
+fn link_traffic_medians_are_per_kind() {
+    let with = |all: f64| {
+        let mut r = RunFigures::of(&outcome(&[100; 4], 1_000, 0, 1.0), 1);
+        r.link_traffic = Some(LinkTraffic {
+            links: 6,
+            bytes_per_link_per_s: [("all".to_string(), all), ("blocks".to_string(), all / 2.0)]
+                .into(),
+            bytes_per_link_per_tx: [("all".to_string(), all / 100.0)].into(),
+            tx_bytes_mean: 10.0,
+        });
+        r
+    };
+    let without = RunFigures::of(&outcome(&[100; 4], 1_000, 0, 1.0), 1);
+    let m = Medians::of(&[with(1_000.0), with(3_000.0), with(2_000.0), without]);
+    assert_eq!(
+        m.link_bytes_per_s["all"], 2_000.0,
+        "runs without a figure are left out"
+    );
+    assert_eq!(m.link_bytes_per_s["blocks"], 1_000.0);
+    assert_eq!(m.link_bytes_per_tx["all"], 20.0);
+    assert_eq!(m.link_share_of_tx_size, Some(2.0));
+    assert!(Medians::of(&[RunFigures::of(&outcome(&[1], 1, 0, 1.0), 1)])
+        .link_bytes_per_s
+        .is_empty());
+}
+
+/// Serves `answers` in turn, one HTTP/1.1 response per connection, on a loopback port.
+async fn serve_pages(answers: Vec<(u16, &'static str)>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        for (status, body) in answers {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let mut request = vec![0; 4096];
+            let _ = socket.read(&mut request).await;
+            let response = format!(
+                "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(response.as_bytes()).await;
+        }
+    });
+    format!("http://{address}/ext/bc/chain/rpc")
+}
+
+#[tokio::test]
+async fn the_reader_adds_up_every_nodes_page_and_refuses_what_is_not_one() {
+    let first = serve_pages(vec![(200, METRICS_PAGE)]).await;
+    let second = serve_pages(vec![(200, METRICS_PAGE)]).await;
+    let reader = TrafficReader::new(&[first, second]).unwrap();
+    assert_eq!(reader.nodes(), 2);
+    let total = reader.read().await.expect("two pages");
+    assert_eq!(total[&Carries::Blocks], 6_000_000.0);
+    assert_eq!(total[&Carries::Other], 40.0);
+
+    let missing = serve_pages(vec![(404, "not found")]).await;
+    let err = TrafficReader::new(&[missing])
+        .unwrap()
+        .read()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("404"), "{err}");
+    let unrelated = serve_pages(vec![(200, "up 1\n")]).await;
+    let err = TrafficReader::new(&[unrelated])
+        .unwrap()
+        .read()
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("avalanche_network_msgs_bytes"),
+        "{err}"
+    );
+    assert!(TrafficReader::new(&["no-scheme".to_string()]).is_err());
 }
