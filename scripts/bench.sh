@@ -4,6 +4,7 @@
 #
 #   scripts/bench.sh [--nodes 3] [--runs 3] [--txs 60000] [--accounts 400] [--rate 0]
 #                    [--idle 20] [--one-writer-txs 1000] [--chain-config JSON] [--perf SECONDS]
+#                    [--max-block-bytes N] [--max-txs-per-block N] [--node-flags JSON]
 #
 # 1. Builds what it needs as scripts/run-network.sh does (AvalancheGo, the release kvvm plugin, the
 #    kvvm-network program) and starts a network of --nodes validators on loopback, in its own
@@ -20,7 +21,10 @@
 #    p50/p95/p99 submit→accept latency, blocks and transactions per block, refusals by error code,
 #    lost (taken, never accepted before the deadline) and duplicated transactions, whether every
 #    node ended with the same block and state root, and the CPU seconds of the avalanchego
-#    processes, the kvvm plugin processes and the load client during each run (/proc/PID/stat).
+#    processes, the kvvm plugin processes and the load client during each run (/proc/PID/stat),
+#    and what the links between the nodes carried (`kvvm load --link-traffic`: AvalancheGo's
+#    sent-bytes counters): KiB per link per second and bytes per link per transaction, as blocks,
+#    gossip, votes and the rest, and how many times a transaction's bytes crossed each link.
 #    After the throughput runs, the plugins' context switches per transaction (every thread's
 #    /proc/PID/task/TID/status): a figure that, unlike seconds, barely moves on a busy machine.
 #    With --perf, `perf record --call-graph dwarf` samples the first node's kvvm plugin for SECONDS
@@ -29,6 +33,10 @@
 #    $KVVM_CACHE/bench/perf.txt beside perf.data. Needs `perf` (Debian: linux-perf) and a
 #    throughput run lasting longer than 5 s + SECONDS.
 # 3. Stops the network, whatever happened (trap), and says where the JSON reports are.
+#
+# A chain tuned for throughput: --max-block-bytes and --max-txs-per-block set the genesis limits
+# (chain-wide; default 262144 and 2000), --node-flags adds AvalancheGo flags to every node (JSON,
+# e.g. the inbound throttler's), --chain-config sets kvvm's (e.g. gossipPeerOutBytesPerSec).
 #
 # Bounded: every load run ends at its deadline (120 s after its first submission), every step runs
 # under `timeout`. Loopback only: tmpnet binds the nodes to 127.0.0.1.
@@ -45,7 +53,7 @@ BENCH="$KVVM_CACHE/bench"
 NETWORKS="$BENCH/networks"
 
 nodes=3 runs=3 txs=60000 accounts=400 rate=0 idle=20 writer_txs=1000 perf_seconds=0
-chain_config='{"logLevel":"info"}'
+chain_config='{"logLevel":"info"}' node_flags='{}' max_block_bytes='' max_txs_per_block=''
 usage() { sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -58,12 +66,15 @@ while [ $# -gt 0 ]; do
     --one-writer-txs) writer_txs="$2" ;;
     --chain-config) chain_config="$2" ;;
     --perf) perf_seconds="$2" ;;
+    --node-flags) node_flags="$2" ;;
+    --max-block-bytes) max_block_bytes="$2" ;;
+    --max-txs-per-block) max_txs_per_block="$2" ;;
     *) usage ;;
   esac
   [ $# -ge 2 ] || usage
   shift 2
 done
-for n in "$nodes" "$runs" "$perf_seconds"; do
+for n in "$nodes" "$runs" "$perf_seconds" "${max_block_bytes:-0}" "${max_txs_per_block:-0}"; do
   case "$n" in '' | *[!0-9]*) usage ;; esac
 done
 if [ "$nodes" -lt 1 ] || [ "$nodes" -gt 16 ]; then
@@ -100,8 +111,24 @@ mkdir -p "$NETWORKS"
 trap 'status=$?; trap - EXIT INT TERM; step "stopping the network"; stop_network; exit $status' EXIT
 trap 'exit 130' INT TERM
 
+# The chain's genesis: kvvm's default, with the limits asked for (kvvm checks them when it loads
+# the genesis, and the chain then fails to start with the reason in the node's log).
+genesis="$BENCH/genesis.json"
+"$KVVM" genesis --out "$genesis"
+set_limit() {
+  local field="$1" value="$2"
+  [ -n "$value" ] || return 0
+  sed -i "s/\"$field\": *[0-9]*/\"$field\": $value/" "$genesis"
+  grep -q "\"$field\": $value\b" "$genesis" || { log "could not set $field in $genesis"; exit 1; }
+  log "genesis: $field $value"
+}
+set_limit maxBlockBytes "$max_block_bytes"
+set_limit maxTxsPerBlock "$max_txs_per_block"
+
 step "starting $nodes nodes"
 timeout 600 "$NETBIN" start \
+  --genesis "$genesis" \
+  --node-flags "$node_flags" \
   --avalanchego-path "$AVALANCHEGO" \
   --plugin-dir "$PLUGIN_DIR" \
   --root-dir "$NETWORKS" \
@@ -127,7 +154,7 @@ if [ "${#node_pids[@]}" -ne "$nodes" ] || [ "${#plugin_pids[@]}" -ne "$nodes" ];
   exit 1
 fi
 join() { local IFS=,; echo "$*"; }
-cpu_of=(--cpu-of "avalanchego=$(join "${node_pids[@]}")" --cpu-of "kvvm=$(join "${plugin_pids[@]}")")
+measure=(--cpu-of "avalanchego=$(join "${node_pids[@]}")" --cpu-of "kvvm=$(join "${plugin_pids[@]}")" --link-traffic)
 
 # One load, bounded in time: each of its runs ends at its own deadline.
 load() {
@@ -136,7 +163,7 @@ load() {
   # Other work on the machine takes CPU from the nodes: say how busy it was.
   step "load $name (load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores)"
   # shellcheck disable=SC2086 # KVVM_LOAD_ARGS is a list of words
-  timeout $((runs * 240 + 60)) "$KVVM" load "$@" --rpc "$urls" --runs "$runs" "${cpu_of[@]}" \
+  timeout $((runs * 240 + 60)) "$KVVM" load "$@" --rpc "$urls" --runs "$runs" "${measure[@]}" \
     --out "$BENCH/$name.json" ${KVVM_LOAD_ARGS:-}
   echo
 }
