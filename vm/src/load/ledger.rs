@@ -67,6 +67,9 @@ pub(crate) struct Ledger {
     blocked: Vec<bool>,
     blocks: Vec<BlockSeen>,
     first_transport_error: Option<String>,
+    /// What the node said the first time it refused with each code: a code such as 1009 covers
+    /// several limits, and the message names the one reached.
+    first_refusal_messages: BTreeMap<Refusal, String>,
 }
 
 /// The counts and times of a run, taken from the ledger at its end.
@@ -91,6 +94,7 @@ pub(crate) struct Tally {
     pub(crate) span: Option<Duration>,
     pub(crate) blocks: Vec<BlockSeen>,
     pub(crate) first_transport_error: Option<String>,
+    pub(crate) first_refusal_messages: BTreeMap<Refusal, String>,
 }
 
 impl Ledger {
@@ -127,6 +131,7 @@ impl Ledger {
             blocked: vec![false; accounts],
             blocks: Vec::new(),
             first_transport_error: None,
+            first_refusal_messages: BTreeMap::new(),
         }
     }
 
@@ -195,6 +200,13 @@ impl Ledger {
         }
     }
 
+    /// Keeps the node's first message for each kind of refusal, to say which limit in the report.
+    pub(crate) fn refusal_said(&mut self, refusal: Refusal, message: &str) {
+        self.first_refusal_messages
+            .entry(refusal)
+            .or_insert_with(|| message.to_string());
+    }
+
     /// Keeps the first call that failed without a JSON-RPC answer, to say why in the report.
     pub(crate) fn transport_failed(&mut self, reason: String) {
         self.first_transport_error.get_or_insert(reason);
@@ -244,6 +256,7 @@ impl Ledger {
             planned: self.txs.len(),
             blocks: self.blocks.clone(),
             first_transport_error: self.first_transport_error.clone(),
+            first_refusal_messages: self.first_refusal_messages.clone(),
             ..Tally::default()
         };
         let mut first_sent: Option<Instant> = None;

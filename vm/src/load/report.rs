@@ -51,6 +51,8 @@ pub struct RunFigures {
     pub watch_errors: u64,
     /// Why the first call without a JSON-RPC answer failed (HTTP 413, a timeout…).
     pub first_transport_error: Option<String>,
+    /// The node's message the first time it refused with each code (1009 covers several limits).
+    pub first_refusal_messages: BTreeMap<String, String>,
     /// The deadline ended the run before every transaction was sent and decided.
     pub timed_out: bool,
     /// What the links between the nodes carried (`--link-traffic`).
@@ -98,6 +100,11 @@ impl RunFigures {
             peak_resident_bytes: outcome.peak_resident.clone(),
             watch_errors: outcome.watched.errors,
             first_transport_error: t.first_transport_error.clone(),
+            first_refusal_messages: t
+                .first_refusal_messages
+                .iter()
+                .map(|(r, m)| (r.to_string(), m.clone()))
+                .collect(),
             timed_out: outcome.timed_out,
             link_traffic: outcome.traffic.clone(),
         }
@@ -325,6 +332,9 @@ impl fmt::Display for LoadReport {
                     &t.bytes_per_link_per_tx,
                     t.share_of_tx_size(),
                 )?;
+            }
+            for (code, message) in &r.first_refusal_messages {
+                writeln!(f, "       first refusal {code}: {message}")?;
             }
             if let Some(e) = &r.first_transport_error {
                 writeln!(f, "       first call without a JSON-RPC answer: {e}")?;

@@ -228,7 +228,10 @@ pub(crate) fn record_answers(
             for (k, &i) in batch.iter().enumerate() {
                 let outcome = match items.get(k) {
                     Some(SubmitItem { tx_id: Some(_), .. }) => Ok(()),
-                    Some(SubmitItem { error: Some(e), .. }) => Err(Refusal::Code(e.code)),
+                    Some(SubmitItem { error: Some(e), .. }) => {
+                        ledger.refusal_said(Refusal::Code(e.code), &e.message);
+                        Err(Refusal::Code(e.code))
+                    }
                     // An answer with neither, or too few items: not an answer the API gives.
                     _ => Err(Refusal::Transport),
                 };
@@ -237,7 +240,10 @@ pub(crate) fn record_answers(
         }
         Err(e) => {
             let refusal = match e {
-                ClientError::Call(call) => Refusal::Code(call.code()),
+                ClientError::Call(call) => {
+                    ledger.refusal_said(Refusal::Code(call.code()), call.message());
+                    Refusal::Code(call.code())
+                }
                 other => {
                     ledger.transport_failed(other.to_string());
                     Refusal::Transport

@@ -448,6 +448,16 @@ fn submit_answers_are_recorded_per_item_or_for_the_whole_call() {
             (Refusal::Transport, 2),
         ])
     );
+    // A code covers several limits: the first message of each says which was reached.
+    ledger.refusal_said(Refusal::Code(1009), "a later limit");
+    let tally = ledger.tally();
+    assert_eq!(
+        tally.first_refusal_messages,
+        BTreeMap::from([
+            (Refusal::Code(1009), "mempool full".to_string()),
+            (Refusal::Code(1012), "busy".to_string()),
+        ])
+    );
     assert!(
         !ledger.all_sent_resolved(),
         "the taken one is still in flight"
