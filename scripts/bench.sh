@@ -24,7 +24,7 @@
 #    processes, the kvvm plugin processes and the load client during each run (/proc/PID/stat),
 #    and what the links between the nodes carried (`kvvm load --link-traffic`: AvalancheGo's
 #    sent-bytes counters): KiB per link per second and bytes per link per transaction, as blocks,
-#    gossip, votes and the rest, and how many times a transaction's bytes crossed each link.
+#    gossip, votes and the rest, and that as a share of a signed transaction's size.
 #    After the throughput runs, the plugins' context switches per transaction (every thread's
 #    /proc/PID/task/TID/status): a figure that, unlike seconds, barely moves on a busy machine.
 #    With --perf, `perf record --call-graph dwarf` samples the first node's kvvm plugin for SECONDS
@@ -35,7 +35,8 @@
 # 3. Stops the network, whatever happened (trap), and says where the JSON reports are.
 #
 # A chain tuned for throughput: --max-block-bytes and --max-txs-per-block set the genesis limits
-# (chain-wide; default 262144 and 2000), --node-flags adds AvalancheGo flags to every node (JSON,
+# (chain-wide; default 262144 and 2000, at most 1572864 and 10000, and a block at least as large as
+# the largest transaction, 131072 bytes), --node-flags adds AvalancheGo flags to every node (JSON,
 # e.g. the inbound throttler's), --chain-config sets kvvm's (e.g. gossipPeerOutBytesPerSec).
 #
 # Bounded: every load run ends at its deadline (120 s after its first submission), every step runs
@@ -81,6 +82,15 @@ if [ "$nodes" -lt 1 ] || [ "$nodes" -gt 16 ]; then
   echo "bench: --nodes must be 1–16" >&2
   exit 2
 fi
+# The genesis caps (kvvm-genesis): a chain with limits beyond them would never start.
+if [ -n "$max_block_bytes" ] && { [ "$max_block_bytes" -lt 131072 ] || [ "$max_block_bytes" -gt 1572864 ]; }; then
+  echo "bench: --max-block-bytes must be 131072–1572864 (the largest transaction to 1.5 MiB)" >&2
+  exit 2
+fi
+if [ -n "$max_txs_per_block" ] && { [ "$max_txs_per_block" -lt 1 ] || [ "$max_txs_per_block" -gt 10000 ]; }; then
+  echo "bench: --max-txs-per-block must be 1–10000" >&2
+  exit 2
+fi
 
 log() { echo "bench: $*" >&2; }
 if [ "$perf_seconds" -gt 0 ] && ! command -v perf >/dev/null; then
@@ -111,8 +121,7 @@ mkdir -p "$NETWORKS"
 trap 'status=$?; trap - EXIT INT TERM; step "stopping the network"; stop_network; exit $status' EXIT
 trap 'exit 130' INT TERM
 
-# The chain's genesis: kvvm's default, with the limits asked for (kvvm checks them when it loads
-# the genesis, and the chain then fails to start with the reason in the node's log).
+# The chain's genesis: kvvm's default, with the limits asked for.
 genesis="$BENCH/genesis.json"
 "$KVVM" genesis --out "$genesis"
 set_limit() {
