@@ -118,16 +118,11 @@ pub(crate) async fn run(
     };
     let cpu = procstat::used(&cpu_before, &cpu_after);
     let peak_resident = procstat::largest_peaks(&groups);
-    let traffic_after = match traffic {
-        Some(reader) => Some(reader.read().await?),
-        None => None,
-    };
-
     let tally = ledger.lock().tally();
-    let traffic = match (traffic, traffic_before, traffic_after) {
-        (Some(reader), Some((before, read_at)), Some(after)) => Some(LinkTraffic::between(
+    let traffic = match (traffic, traffic_before) {
+        (Some(reader), Some((before, read_at))) => Some(LinkTraffic::between(
             &before,
-            &after,
+            &reader.read().await?,
             reader.nodes(),
             read_at.elapsed(),
             tally.accepted,
