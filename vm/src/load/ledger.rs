@@ -4,9 +4,11 @@
 //! Shared by the submitting tasks and the block watcher behind one mutex: every update is a few
 //! map operations with no `.await` or I/O inside, so a plain lock is cheaper than a channel.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::time::{Duration, Instant};
+
+use kvvm_rpc::codes;
 
 /// Why the node did not take a transaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -44,6 +46,8 @@ struct TxRecord {
     /// Refused, accepted or skipped: no longer counts against its account's window.
     resolved: bool,
     skipped: bool,
+    /// "Try later" refusals so far: each doubles the wait before the next send.
+    try_later_refusals: u32,
 }
 
 /// One accepted block the watcher saw.
@@ -65,6 +69,26 @@ pub(crate) struct Ledger {
     /// Accounts with a refused transaction: their later nonces can never execute, so they are
     /// not sent (a client that does not retry gives up on the account).
     blocked: Vec<bool>,
+    /// How long after a first "try later" refusal (1009, 1012) a transaction is sent again, each
+    /// further refusal doubling it up to [`MAX_BACKOFF_DOUBLINGS`] times; `None`: such a refusal
+    /// is final, as any other.
+    resend_after: Option<Duration>,
+    /// Transactions refused with "try later", in the order they were refused (so an account's
+    /// nonces stay in order), each with when it may go again.
+    resends: VecDeque<(Instant, usize)>,
+    /// Sends of a transaction beyond its first.
+    resent: usize,
+    /// Each account's plan indexes, in nonce order.
+    by_account: Vec<Vec<usize>>,
+    /// Per account, when one of its transactions was last seen accepted (or the account was last
+    /// sent again, or first sent): what tells a stalled account.
+    progress: Vec<Option<Instant>>,
+    /// When stalled accounts were last looked for.
+    stall_check: Option<Instant>,
+    /// Taken transactions sent again because their account stalled.
+    stalled_resent: usize,
+    /// "Try later" refusals answered by sending again, by code.
+    refused_then_resent: BTreeMap<Refusal, usize>,
     blocks: Vec<BlockSeen>,
     first_transport_error: Option<String>,
     /// What the node said the first time it refused with each code: a code such as 1009 covers
@@ -80,7 +104,14 @@ pub(crate) struct Tally {
     pub(crate) taken: usize,
     /// Not sent because an earlier transaction of their account was refused.
     pub(crate) skipped: usize,
+    /// Transactions whose last answer was a refusal, by its code.
     pub(crate) refused: BTreeMap<Refusal, usize>,
+    /// Sends of a transaction beyond its first (after a "try later" refusal).
+    pub(crate) resent: usize,
+    /// "Try later" refusals that were answered by sending again, by code.
+    pub(crate) refused_then_resent: BTreeMap<Refusal, usize>,
+    /// Taken transactions sent again because their account stalled.
+    pub(crate) stalled_resent: usize,
     pub(crate) accepted: usize,
     /// Taken by a node, never seen accepted before the deadline.
     pub(crate) lost: usize,
@@ -108,9 +139,14 @@ impl Ledger {
         let mut index = HashMap::new();
         let mut records = Vec::new();
         let mut accounts = 0;
+        let mut by_account: Vec<Vec<usize>> = Vec::new();
         for (id, account) in txs {
             index.insert(id, records.len());
             accounts = accounts.max(account + 1);
+            if by_account.len() < accounts {
+                by_account.resize(accounts, Vec::new());
+            }
+            by_account[account].push(records.len());
             records.push(TxRecord {
                 account,
                 sent: None,
@@ -119,6 +155,7 @@ impl Ledger {
                 times_accepted: 0,
                 resolved: false,
                 skipped: false,
+                try_later_refusals: 0,
             });
         }
         Self {
@@ -129,10 +166,77 @@ impl Ledger {
             window: window.max(1),
             max_in_flight: max_in_flight.max(1),
             blocked: vec![false; accounts],
+            resend_after: None,
+            resends: VecDeque::new(),
+            resent: 0,
+            by_account,
+            progress: vec![None; accounts],
+            stall_check: None,
+            stalled_resent: 0,
+            refused_then_resent: BTreeMap::new(),
             blocks: Vec::new(),
             first_transport_error: None,
             first_refusal_messages: BTreeMap::new(),
         }
+    }
+
+    /// Sends a transaction refused with "try later" (1009: a pool limit; 1012: the node is busy)
+    /// again `after` it was refused, and twice as long after each further refusal, as a client
+    /// facing back-pressure does, instead of giving up on its account.
+    pub(crate) fn resending_after(mut self, after: Duration) -> Self {
+        self.resend_after = Some(after);
+        self
+    }
+
+    /// The transactions refused with "try later" whose time to go again has come by `now`, in
+    /// the order they were refused; they already count against their accounts' windows.
+    pub(crate) fn due_resends(&mut self, now: Instant) -> Vec<usize> {
+        let mut due = Vec::new();
+        while let Some(&(at, i)) = self.resends.front() {
+            if at > now {
+                break;
+            }
+            self.resends.pop_front();
+            due.push(i);
+        }
+        self.resent += due.len();
+        due
+    }
+
+    /// The taken, unaccepted transactions of every account none of whose transactions has been
+    /// accepted for `stalled` although some are in flight, to send again (looked for at most once
+    /// a second). A node may drop a transaction it took (evicted from a full pool, or waiting
+    /// behind a nonce gap past its time): the account's later nonces then wait behind that gap
+    /// until the client sends it again, as a client watching its account's nonce does.
+    pub(crate) fn stalled(&mut self, now: Instant, stalled: Duration) -> Vec<usize> {
+        if self.resend_after.is_none()
+            || self
+                .stall_check
+                .is_some_and(|at| now.saturating_duration_since(at) < STALL_CHECK_EVERY)
+        {
+            return Vec::new();
+        }
+        self.stall_check = Some(now);
+        let mut again = Vec::new();
+        for (account, txs) in self.by_account.iter().enumerate() {
+            let stalled_since = self.progress[account]
+                .is_some_and(|at| now.saturating_duration_since(at) >= stalled);
+            if self.in_flight[account] == 0 || !stalled_since {
+                continue;
+            }
+            self.progress[account] = Some(now);
+            again.extend(txs.iter().copied().filter(|&i| {
+                let tx = &self.txs[i];
+                tx.answer == Answer::Taken && tx.accepted.is_none()
+            }));
+        }
+        self.stalled_resent += again.len();
+        again
+    }
+
+    /// Whether some refused transaction waits to be sent again.
+    pub(crate) fn has_resends(&self) -> bool {
+        !self.resends.is_empty()
     }
 
     /// Whether the transactions at `batch` may be sent without any account exceeding its window.
@@ -169,6 +273,7 @@ impl Ledger {
             let tx = &mut self.txs[i];
             if tx.sent.is_none() {
                 tx.sent = Some(at);
+                self.progress[tx.account].get_or_insert(at);
                 if !tx.resolved {
                     self.in_flight[tx.account] += 1;
                     self.in_flight_total += 1;
@@ -190,12 +295,37 @@ impl Ledger {
 
     /// The node's answer for the transaction at `i`.
     pub(crate) fn answered(&mut self, i: usize, answer: Result<(), Refusal>) {
+        // A client that sends again hears "already pending" or "nonce used" for a transaction
+        // the node has, or that a block took (the watcher sees it): both mean taken. A freshly
+        // signed transaction, sent for the first time, hears neither.
+        let answer = match answer {
+            Err(Refusal::Code(codes::ALREADY_KNOWN | codes::NONCE_TOO_LOW))
+                if self.resend_after.is_some() =>
+            {
+                Ok(())
+            }
+            other => other,
+        };
         match answer {
             Ok(()) => self.txs[i].answer = Answer::Taken,
             Err(refusal) => {
                 self.txs[i].answer = Answer::Refused(refusal);
-                self.blocked[self.txs[i].account] = true;
-                self.resolve(i);
+                match self.resend_after {
+                    Some(after) if try_later(refusal) => {
+                        *self.refused_then_resent.entry(refusal).or_default() += 1;
+                        let tx = &mut self.txs[i];
+                        let doublings = tx.try_later_refusals.min(MAX_BACKOFF_DOUBLINGS);
+                        tx.try_later_refusals += 1;
+                        let at = Instant::now() + after * (1 << doublings);
+                        // Kept in time order: a later refusal may have a shorter wait.
+                        let place = self.resends.partition_point(|&(due, _)| due <= at);
+                        self.resends.insert(place, (at, i));
+                    }
+                    _ => {
+                        self.blocked[self.txs[i].account] = true;
+                        self.resolve(i);
+                    }
+                }
             }
         }
     }
@@ -230,6 +360,7 @@ impl Ledger {
             tx.times_accepted += 1;
             if tx.accepted.is_none() {
                 tx.accepted = Some(at);
+                self.progress[tx.account] = Some(at);
                 self.resolve(i);
             }
         }
@@ -257,6 +388,9 @@ impl Ledger {
             blocks: self.blocks.clone(),
             first_transport_error: self.first_transport_error.clone(),
             first_refusal_messages: self.first_refusal_messages.clone(),
+            resent: self.resent,
+            refused_then_resent: self.refused_then_resent.clone(),
+            stalled_resent: self.stalled_resent,
             ..Tally::default()
         };
         let mut first_sent: Option<Instant> = None;
@@ -297,4 +431,17 @@ impl Ledger {
         };
         tally
     }
+}
+
+/// How often [`Ledger::stalled`] looks over the accounts.
+const STALL_CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// How many times a transaction's wait before it is sent again doubles: 8 times the first wait
+/// at most, so a refused transaction still goes again within seconds.
+const MAX_BACKOFF_DOUBLINGS: u32 = 3;
+
+/// Refusals that say "not now" rather than "never": the node's pool or its JSON-RPC workers are
+/// full.
+fn try_later(refusal: Refusal) -> bool {
+    matches!(refusal, Refusal::Code(codes::MEMPOOL_FULL | codes::BUSY))
 }

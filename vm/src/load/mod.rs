@@ -144,6 +144,11 @@ pub struct ThroughputArgs {
     /// Bytes of each value.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(0..=65_536))]
     pub value_bytes: u64,
+    /// Send a transaction refused with "try later" (1009: a pool limit; 1012: the node is busy)
+    /// again this many milliseconds after, as a client facing back-pressure does; 0 gives up on
+    /// its account's later transactions instead.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub resend_after_ms: u64,
 }
 
 #[derive(Args, Clone, Debug)]
@@ -231,6 +236,7 @@ impl LoadCommand {
     fn load(&self, seed: u64) -> Load {
         let target = self.target();
         let flow = |rate: f64, batch: u64, concurrency: u64, window: u64, in_flight: u64| Flow {
+            resend_after: None,
             pacer: Pacer {
                 rate: (rate > 0.0).then_some(rate),
             },
@@ -262,7 +268,11 @@ impl LoadCommand {
                     a.value_bytes,
                     Keys::Distinct,
                 ),
-                flow: flow(a.rate, a.batch, a.concurrency, a.window, a.in_flight),
+                flow: Flow {
+                    resend_after: (a.resend_after_ms > 0)
+                        .then(|| Duration::from_millis(a.resend_after_ms)),
+                    ..flow(a.rate, a.batch, a.concurrency, a.window, a.in_flight)
+                },
             },
             LoadCommand::Idle(a) => Load {
                 mode: "idle",

@@ -126,9 +126,21 @@ pub(crate) fn batches(
     nodes: usize,
     limits: BatchLimits,
 ) -> Vec<(usize, Vec<usize>)> {
+    batches_of(plan, 0..plan.len(), nodes, limits)
+}
+
+/// As [`batches`], for the plan's transactions at `indexes` only (those to send again), in the
+/// order given.
+pub(crate) fn batches_of(
+    plan: &[Signed],
+    indexes: impl IntoIterator<Item = usize>,
+    nodes: usize,
+    limits: BatchLimits,
+) -> Vec<(usize, Vec<usize>)> {
     let mut per_node: Vec<Vec<Vec<usize>>> = vec![Vec::new(); nodes];
     let mut open: Vec<(Vec<usize>, usize)> = vec![(Vec::new(), 0); nodes];
-    for (index, tx) in plan.iter().enumerate() {
+    for index in indexes {
+        let tx = &plan[index];
         let node = tx.account % nodes;
         let (batch, bytes) = &mut open[node];
         let size = hex_len(tx);

@@ -28,8 +28,15 @@ pub struct RunFigures {
     /// Not sent: an earlier transaction of their account was refused, so they could never execute.
     pub skipped: usize,
     pub accepted: usize,
-    /// Refusals by JSON-RPC error code ("transport" for calls with no JSON-RPC answer).
+    /// Transactions whose last answer was a refusal, by JSON-RPC error code ("transport" for
+    /// calls with no JSON-RPC answer).
     pub refused: BTreeMap<String, usize>,
+    /// Sends of a transaction beyond its first (`--resend-after-ms`).
+    pub resent: usize,
+    /// "Try later" refusals answered by sending again, by code.
+    pub refused_then_resent: BTreeMap<String, usize>,
+    /// Taken transactions sent again because their account stalled.
+    pub stalled_resent: usize,
     pub lost: usize,
     pub duplicates: usize,
     pub accepted_though_refused: usize,
@@ -79,6 +86,13 @@ impl RunFigures {
             skipped: t.skipped,
             accepted: t.accepted,
             refused: t.refused.iter().map(|(r, n)| (r.to_string(), *n)).collect(),
+            resent: t.resent,
+            refused_then_resent: t
+                .refused_then_resent
+                .iter()
+                .map(|(r, n)| (r.to_string(), *n))
+                .collect(),
+            stalled_resent: t.stalled_resent,
             lost: t.lost,
             duplicates: t.duplicates,
             accepted_though_refused: t.accepted_though_refused,
@@ -331,6 +345,14 @@ impl fmt::Display for LoadReport {
                     &t.bytes_per_link_per_s,
                     &t.bytes_per_link_per_tx,
                     t.share_of_tx_size(),
+                )?;
+            }
+            if r.resent > 0 || r.stalled_resent > 0 {
+                writeln!(
+                    f,
+                    "       sent again {} time(s) after \"try later\" refusals {:?}; {} taken \
+                     transaction(s) sent again as their account stalled",
+                    r.resent, r.refused_then_resent, r.stalled_resent
                 )?;
             }
             for (code, message) in &r.first_refusal_messages {

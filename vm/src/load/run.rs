@@ -12,7 +12,7 @@ use tokio::sync::{watch, Notify, Semaphore};
 
 use super::ledger::{Ledger, Refusal, Tally};
 use super::pace::Pacer;
-use super::plan::{batches, BatchLimits, Signed};
+use super::plan::{batches, batches_of, BatchLimits, Signed};
 use super::procstat::{self, ProcessGroup};
 use super::roots::{self, NodeRoot};
 use super::traffic::{LinkTraffic, TrafficReader};
@@ -39,6 +39,9 @@ pub(crate) struct Flow {
     pub(crate) stall: Duration,
     /// How often the watcher asks for the last accepted block.
     pub(crate) poll: Duration,
+    /// Send a transaction refused with "try later" (1009, 1012) again this long after; `None`:
+    /// give up on its account, as for any refusal.
+    pub(crate) resend_after: Option<Duration>,
 }
 
 /// The nodes a run talks to; submissions go to all in turn, blocks are watched on the first.
@@ -88,11 +91,15 @@ pub(crate) async fn run(
         .await
         .map_err(|e| LoadError::rpc(first_url, e))?
         .height;
-    let ledger = Arc::new(Mutex::new(Ledger::new(
+    let mut ledger = Ledger::new(
         plan.iter().map(|tx| (tx.id, tx.account)),
         flow.window,
         flow.max_in_flight,
-    )));
+    );
+    if let Some(after) = flow.resend_after {
+        ledger = ledger.resending_after(after);
+    }
+    let ledger = Arc::new(Mutex::new(ledger));
     let progress = Arc::new(Notify::new());
     let (stop_tx, stop_rx) = watch::channel(false);
     let watcher = tokio::spawn(
@@ -148,8 +155,19 @@ fn mean_tx_bytes(plan: &[Signed]) -> f64 {
     total as f64 / plan.len().max(1) as f64
 }
 
+/// How often a sender waiting for its time, for window room or for a resend looks again.
+const LOOK_AGAIN: Duration = Duration::from_millis(20);
+
+/// With resending on, an account with transactions in flight none of which has been accepted for
+/// this long has its taken ones sent again: a node may have dropped one, and the rest wait behind
+/// it. Long enough that, at the latencies measured past saturation (p99 10–15 s), few sends are
+/// for transactions only slow to come.
+const STALLED_AFTER: Duration = Duration::from_secs(10);
+
 /// Sends the plan batch by batch, each when its time has come, its accounts have window room and
-/// a concurrency permit is free; returns once every call has been answered.
+/// a concurrency permit is free, and the refused transactions to send again when theirs has;
+/// returns once every call has been answered and nothing waits to be sent again (or the deadline
+/// has passed).
 async fn send_all(
     nodes: &Nodes,
     plan: &[Signed],
@@ -159,57 +177,133 @@ async fn send_all(
     deadline: Instant,
 ) {
     let started = Instant::now();
-    let permits = Arc::new(Semaphore::new(flow.concurrency.max(1)));
-    // One call at a time per node: two calls served at once could admit an account's later
-    // nonces before its earlier ones, and a node holds those apart in a small waiting budget.
-    let in_order: Vec<Arc<tokio::sync::Mutex<()>>> = nodes
-        .clients
-        .iter()
-        .map(|_| Arc::new(tokio::sync::Mutex::new(())))
-        .collect();
-    let mut calls = tokio::task::JoinSet::new();
+    let mut calls = Calls::new(nodes, flow.concurrency);
     let mut sent_before = 0;
     'batches: for (node, mut batch) in batches(plan, nodes.clients.len(), flow.batch) {
         let due = started + flow.pacer.due(sent_before);
         if due >= deadline {
             break;
         }
-        tokio::time::sleep_until(due.into()).await;
         loop {
+            // Resends first: they hold window room that the batch may be waiting for.
+            calls.resend_due(plan, flow, ledger).await;
             let waiting = progress.notified();
             let room = {
                 let mut ledger = ledger.lock();
                 ledger.skip_blocked(&mut batch);
                 ledger.has_room(&batch)
             };
-            if room {
+            let now = Instant::now();
+            if room && now >= due {
                 break;
             }
-            if Instant::now() >= deadline {
+            if now >= deadline {
                 break 'batches;
             }
             // A refusal frees room without a block; look again now and then as well.
-            let _ = tokio::time::timeout(Duration::from_millis(20), waiting).await;
+            let wake = if room { due } else { now + LOOK_AGAIN };
+            let _ = tokio::time::timeout_at(wake.min(now + LOOK_AGAIN).into(), waiting).await;
         }
         if batch.is_empty() {
             continue;
         }
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            break;
-        };
-        let turn = in_order[node].clone().lock_owned().await;
-        let txs: Vec<HexBytes> = batch.iter().map(|&i| plan[i].bytes.clone()).collect();
         sent_before += batch.len();
+        calls.send(node, batch, plan, ledger).await;
+    }
+    // What is refused from here on may still be due to go again, and an account may still stall.
+    let resending = flow.resend_after.is_some();
+    while Instant::now() < deadline
+        && (calls.running() || {
+            let ledger = ledger.lock();
+            ledger.has_resends() || (resending && !ledger.all_sent_resolved())
+        })
+    {
+        calls.resend_due(plan, flow, ledger).await;
+        calls.reap();
+        tokio::time::sleep(LOOK_AGAIN).await;
+    }
+    calls.finish().await;
+}
+
+/// The submission calls of a run: at most `concurrency` at once, one at a time per node.
+struct Calls<'a> {
+    nodes: &'a Nodes,
+    permits: Arc<Semaphore>,
+    // One call at a time per node: two calls served at once could admit an account's later
+    // nonces before its earlier ones, and a node holds those apart in a small waiting budget.
+    in_order: Vec<Arc<tokio::sync::Mutex<()>>>,
+    running: tokio::task::JoinSet<()>,
+}
+
+impl<'a> Calls<'a> {
+    fn new(nodes: &'a Nodes, concurrency: usize) -> Self {
+        Self {
+            nodes,
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            in_order: nodes
+                .clients
+                .iter()
+                .map(|_| Arc::new(tokio::sync::Mutex::new(())))
+                .collect(),
+            running: tokio::task::JoinSet::new(),
+        }
+    }
+
+    /// Sends `batch` to `node` once a permit and the node's turn are free, and records the
+    /// answers when they come.
+    async fn send(
+        &mut self,
+        node: usize,
+        batch: Vec<usize>,
+        plan: &[Signed],
+        ledger: &Arc<Mutex<Ledger>>,
+    ) {
+        let Ok(permit) = self.permits.clone().acquire_owned().await else {
+            return;
+        };
+        let turn = self.in_order[node].clone().lock_owned().await;
+        let txs: Vec<HexBytes> = batch.iter().map(|&i| plan[i].bytes.clone()).collect();
         ledger.lock().sent(&batch, Instant::now());
-        let client = nodes.clients[node].1.clone();
+        let client = self.nodes.clients[node].1.clone();
         let ledger = ledger.clone();
-        calls.spawn(async move {
+        self.running.spawn(async move {
             let answer = client.submit_txs(txs).await;
             record_answers(&mut ledger.lock(), &batch, answer);
             drop((turn, permit));
         });
     }
-    while calls.join_next().await.is_some() {}
+
+    /// Sends again, to their accounts' nodes, the refused transactions whose time has come and
+    /// the taken ones of accounts that stalled.
+    async fn resend_due(&mut self, plan: &[Signed], flow: &Flow, ledger: &Arc<Mutex<Ledger>>) {
+        let due = {
+            let mut ledger = ledger.lock();
+            let now = Instant::now();
+            let mut due = ledger.stalled(now, STALLED_AFTER);
+            due.extend(ledger.due_resends(now));
+            due
+        };
+        if due.is_empty() {
+            return;
+        }
+        for (node, batch) in batches_of(plan, due, self.nodes.clients.len(), flow.batch) {
+            self.send(node, batch, plan, ledger).await;
+        }
+    }
+
+    /// Forgets the calls that have ended.
+    fn reap(&mut self) {
+        while self.running.try_join_next().is_some() {}
+    }
+
+    fn running(&mut self) -> bool {
+        self.reap();
+        !self.running.is_empty()
+    }
+
+    async fn finish(mut self) {
+        while self.running.join_next().await.is_some() {}
+    }
 }
 
 /// Puts a submitTxs answer in the ledger: per item, or the call's error for every item.

@@ -5,7 +5,7 @@ use clap::Parser;
 
 use super::ledger::{Ledger, Refusal, Tally};
 use super::pace::Pacer;
-use super::plan::{batches, BatchLimits, Keys, Shape};
+use super::plan::{batches, batches_of, BatchLimits, Keys, Shape};
 use super::procstat::{self, parse_cpu_ticks, parse_resident, ProcessGroup};
 use super::report::{Medians, RunFigures};
 use super::roots::{all_equal, NodeRoot};
@@ -535,6 +535,147 @@ fn an_account_with_a_refused_transaction_sends_nothing_more() {
         (tally.sent, tally.skipped, tally.accepted, tally.lost),
         (2, 2, 1, 0)
     );
+}
+
+#[test]
+fn a_try_later_refusal_is_sent_again_once_its_time_has_come() {
+    let t0 = Instant::now();
+    // Account 0: transactions 0, 1, 2; account 1: 3, 4.
+    let mut ledger = Ledger::new(
+        [(id(0), 0), (id(1), 0), (id(2), 0), (id(3), 1), (id(4), 1)],
+        2,
+        100,
+    )
+    .resending_after(ms(200));
+    ledger.sent(&[0, 1, 3], t0);
+    ledger.answered(0, Err(Refusal::Code(1009)));
+    ledger.answered(1, Ok(()));
+    ledger.answered(3, Err(Refusal::Code(1006)));
+    assert!(ledger.has_resends());
+    assert_eq!(ledger.due_resends(Instant::now()), Vec::<usize>::new());
+    assert!(
+        !ledger.has_room(&[2]),
+        "a transaction to send again keeps its place in its account's window"
+    );
+    let mut batch = vec![2, 4];
+    ledger.skip_blocked(&mut batch);
+    assert_eq!(
+        batch,
+        vec![2],
+        "\"try later\" does not give up on the account; 1006 does"
+    );
+    assert_eq!(ledger.due_resends(Instant::now() + ms(250)), vec![0]);
+    assert!(!ledger.has_resends());
+    ledger.sent(&[0], t0 + ms(250));
+    ledger.answered(0, Err(Refusal::Code(1009)));
+    assert_eq!(
+        ledger.due_resends(Instant::now() + ms(250)),
+        Vec::<usize>::new(),
+        "a second refusal waits twice as long"
+    );
+    assert_eq!(ledger.due_resends(Instant::now() + ms(450)), vec![0]);
+    ledger.answered(0, Ok(()));
+    ledger.accepted_block(1, &[id(0), id(1)], t0 + ms(400));
+    let tally = ledger.tally();
+    assert_eq!(tally.resent, 2);
+    assert_eq!(
+        tally.refused_then_resent,
+        BTreeMap::from([(Refusal::Code(1009), 2)])
+    );
+    assert_eq!(
+        tally.refused,
+        BTreeMap::from([(Refusal::Code(1006), 1)]),
+        "a refusal answered by a later acceptance is not counted as the transaction's fate"
+    );
+    assert_eq!(
+        (tally.sent, tally.skipped, tally.accepted, tally.lost),
+        (3, 1, 2, 0)
+    );
+    assert_eq!(
+        tally.latencies,
+        vec![ms(400), ms(400)],
+        "latency counts from the first send"
+    );
+}
+
+#[test]
+fn a_try_later_refusal_not_yet_sent_again_ends_the_run_refused() {
+    let t0 = Instant::now();
+    let mut ledger = Ledger::new([(id(0), 0)], 2, 100).resending_after(ms(1));
+    ledger.sent(&[0], t0);
+    ledger.answered(0, Err(Refusal::Code(1012)));
+    assert!(!ledger.all_sent_resolved(), "it waits to be sent again");
+    let tally = ledger.tally();
+    assert_eq!(tally.refused, BTreeMap::from([(Refusal::Code(1012), 1)]));
+    assert_eq!(tally.resent, 0);
+    let mut plain = Ledger::new([(id(0), 0)], 2, 100);
+    plain.sent(&[0], t0);
+    plain.answered(0, Err(Refusal::Code(1012)));
+    assert!(
+        !plain.has_resends(),
+        "without resending, every refusal is final"
+    );
+    assert!(plain.all_sent_resolved());
+}
+
+#[test]
+fn a_stalled_accounts_taken_transactions_are_sent_again() {
+    let t0 = Instant::now();
+    // Account 0: transactions 0, 1, 2; account 1: 3.
+    let mut ledger = Ledger::new([(id(0), 0), (id(1), 0), (id(2), 0), (id(3), 1)], 8, 100)
+        .resending_after(ms(100));
+    ledger.sent(&[0, 1, 2, 3], t0);
+    for i in 0..4 {
+        ledger.answered(i, Ok(()));
+    }
+    ledger.accepted_block(1, &[id(0), id(3)], t0 + ms(1_000));
+    assert_eq!(
+        ledger.stalled(t0 + ms(5_000), ms(10_000)),
+        Vec::<usize>::new()
+    );
+    assert_eq!(
+        ledger.stalled(t0 + ms(12_000), ms(10_000)),
+        vec![1, 2],
+        "account 0 has had nothing accepted for 11 s; account 1 has nothing in flight"
+    );
+    assert_eq!(
+        ledger.stalled(t0 + ms(25_000), ms(10_000)),
+        vec![1, 2],
+        "still stalled 13 s after it was sent again"
+    );
+    assert_eq!(
+        ledger.stalled(t0 + ms(25_500), ms(10_000)),
+        Vec::<usize>::new(),
+        "looked for at most once a second"
+    );
+    // The node still had one; a block had used the other's nonce: both were taken.
+    ledger.answered(1, Err(Refusal::Code(1010)));
+    ledger.answered(2, Err(Refusal::Code(1005)));
+    let tally = ledger.tally();
+    assert_eq!(tally.stalled_resent, 4);
+    assert_eq!(tally.refused, BTreeMap::new());
+    assert_eq!(tally.taken, 4);
+    let mut plain = Ledger::new([(id(0), 0)], 8, 100);
+    plain.sent(&[0], t0);
+    plain.answered(0, Ok(()));
+    assert_eq!(
+        plain.stalled(t0 + ms(60_000), ms(10_000)),
+        Vec::<usize>::new(),
+        "a client that does not resend does not look for stalls"
+    );
+}
+
+#[test]
+fn resends_go_to_their_accounts_node_in_the_order_they_were_refused() {
+    let shape = shape(4, Keys::Distinct);
+    let plan = shape.sign([4; 32], &shape.accounts(), &[0; 4], 12);
+    let limits = BatchLimits {
+        txs: 2,
+        hex_bytes: 1 << 20,
+    };
+    // Accounts 1 and 3 go to node 1 of 2, accounts 0 and 2 to node 0.
+    let cut = batches_of(&plan, [9, 5, 4, 1, 8], 2, limits);
+    assert_eq!(cut, vec![(0, vec![4, 8]), (1, vec![9, 5]), (1, vec![1])]);
 }
 
 /// A metrics page the way AvalancheGo writes it: help and type lines, both directions, a metric
