@@ -5,6 +5,7 @@
 #   scripts/bench.sh [--nodes 3] [--runs 3] [--txs 60000] [--accounts 400] [--rate 0]
 #                    [--idle 20] [--one-writer-txs 1000] [--chain-config JSON] [--perf SECONDS]
 #                    [--max-block-bytes N] [--max-txs-per-block N] [--node-flags JSON]
+#                    [--in-flight 8000] [--resend-after-ms 0]
 #
 # 1. Builds what it needs as scripts/run-network.sh does (AvalancheGo, the release kvvm plugin, the
 #    kvvm-network program) and starts a network of --nodes validators on loopback, in its own
@@ -15,8 +16,8 @@
 #    - throughput: --txs one-put transactions from --accounts accounts, pre-signed, sent with
 #      kvvm_submitTxs in batches of 500 or 1 MiB of hex (8 calls in flight, at most 64 transactions
 #      unaccepted per account and 8,000 in all), at --rate tx/s (0: as fast as that allows);
-#    - idle: --idle puts, each sent once the previous one is accepted;
-#    - one-writer: --one-writer-txs transactions of 64 puts to one key, from one account.
+#    - idle: --idle puts, each sent once the previous one is accepted (0: no idle load);
+#    - one-writer: --one-writer-txs transactions of 64 puts to one key, from one account (0: none).
 #    Each prints every run and the medians: finalized tx/s (first submission to last acceptance),
 #    p50/p95/p99 submit→accept latency, blocks and transactions per block, refusals by error code,
 #    lost (taken, never accepted before the deadline) and duplicated transactions, whether every
@@ -39,6 +40,12 @@
 # the largest transaction, 131072 bytes), --node-flags adds AvalancheGo flags to every node (JSON,
 # e.g. the inbound throttler's), --chain-config sets kvvm's (e.g. gossipPeerOutBytesPerSec).
 #
+# Past saturation: --rate above what the chain finalizes, --in-flight above the nodes' pool
+# (mempoolMaxTxs, 10,000 by default) so that their admission, not the client, refuses the excess,
+# and --resend-after-ms so that the client sends a transaction refused with "try later" (1009,
+# 1012) again after that long, as a client facing back-pressure does, instead of giving up on its
+# account (the default, 0).
+#
 # Bounded: every load run ends at its deadline (120 s after its first submission), every step runs
 # under `timeout`. Loopback only: tmpnet binds the nodes to 127.0.0.1.
 #
@@ -54,8 +61,9 @@ BENCH="$KVVM_CACHE/bench"
 NETWORKS="$BENCH/networks"
 
 nodes=3 runs=3 txs=60000 accounts=400 rate=0 idle=20 writer_txs=1000 perf_seconds=0
+in_flight=8000 resend_after_ms=0
 chain_config='{"logLevel":"info"}' node_flags='{}' max_block_bytes='' max_txs_per_block=''
-usage() { sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --nodes) nodes="$2" ;;
@@ -70,12 +78,15 @@ while [ $# -gt 0 ]; do
     --node-flags) node_flags="$2" ;;
     --max-block-bytes) max_block_bytes="$2" ;;
     --max-txs-per-block) max_txs_per_block="$2" ;;
+    --in-flight) in_flight="$2" ;;
+    --resend-after-ms) resend_after_ms="$2" ;;
     *) usage ;;
   esac
   [ $# -ge 2 ] || usage
   shift 2
 done
-for n in "$nodes" "$runs" "$perf_seconds" "${max_block_bytes:-0}" "${max_txs_per_block:-0}"; do
+for n in "$nodes" "$runs" "$perf_seconds" "${max_block_bytes:-0}" "${max_txs_per_block:-0}" \
+  "$idle" "$writer_txs" "$in_flight" "$resend_after_ms"; do
   case "$n" in '' | *[!0-9]*) usage ;; esac
 done
 if [ "$nodes" -lt 1 ] || [ "$nodes" -gt 16 ]; then
@@ -197,7 +208,8 @@ plugin_switches() {
   echo "$n"
 }
 switches_before=$(plugin_switches)
-load throughput throughput --txs "$txs" --accounts "$accounts" --rate "$rate"
+load throughput throughput --txs "$txs" --accounts "$accounts" --rate "$rate" \
+  --in-flight "$in_flight" --resend-after-ms "$resend_after_ms"
 switches=$(($(plugin_switches) - switches_before))
 log "kvvm plugins' context switches over the throughput runs: $switches," \
   "$(awk -v s="$switches" -v n="$((txs * runs))" 'BEGIN { printf "%.2f", s / n }') per transaction"
@@ -212,7 +224,7 @@ if [ -n "$perf_job" ]; then
     log "perf recorded nothing (perf_event_paranoid? see $BENCH/perf.data)"
   fi
 fi
-load idle idle --count "$idle"
-load one-writer one-writer --txs "$writer_txs"
+[ "$idle" -eq 0 ] || load idle idle --count "$idle"
+[ "$writer_txs" -eq 0 ] || load one-writer one-writer --txs "$writer_txs"
 
 step "done; JSON reports in $BENCH/{throughput,idle,one-writer}.json, node logs in $network_dir"
