@@ -123,6 +123,10 @@ pub(crate) struct Tally {
     pub(crate) latencies: Vec<Duration>,
     /// First submission to last acceptance.
     pub(crate) span: Option<Duration>,
+    /// First submission to the last first submission (how long new transactions kept coming),
+    /// and how many were accepted in that time: the rate the chain kept up under the offered
+    /// load, without the tail of stragglers after it.
+    pub(crate) while_sending: Option<(Duration, usize)>,
     pub(crate) blocks: Vec<BlockSeen>,
     pub(crate) first_transport_error: Option<String>,
     pub(crate) first_refusal_messages: BTreeMap<Refusal, String>,
@@ -429,6 +433,15 @@ impl Ledger {
             (Some(first), Some(last)) => Some(last.saturating_duration_since(first)),
             _ => None,
         };
+        let last_first_sent = self.txs.iter().filter_map(|tx| tx.sent).max();
+        tally.while_sending = first_sent.zip(last_first_sent).map(|(first, last)| {
+            let accepted = self
+                .txs
+                .iter()
+                .filter(|tx| tx.accepted.is_some_and(|at| at <= last))
+                .count();
+            (last.saturating_duration_since(first), accepted)
+        });
         tally
     }
 }

@@ -42,6 +42,9 @@ pub struct RunFigures {
     pub accepted_though_refused: usize,
     /// Accepted transactions per second, from the first submission to the last acceptance.
     pub finalized_tx_per_s: f64,
+    /// Accepted transactions per second while new ones kept being sent (first submission to the
+    /// last first submission): what the chain kept up under the offered load.
+    pub finalized_while_sending_tx_per_s: Option<f64>,
     pub puts_per_s: f64,
     pub latency: Latency,
     pub blocks: usize,
@@ -97,6 +100,10 @@ impl RunFigures {
             duplicates: t.duplicates,
             accepted_though_refused: t.accepted_though_refused,
             finalized_tx_per_s: tx_per_s,
+            finalized_while_sending_tx_per_s: t
+                .while_sending
+                .filter(|(span, _)| !span.is_zero())
+                .map(|(span, accepted)| accepted as f64 / span.as_secs_f64()),
             puts_per_s: tx_per_s * ops_per_tx as f64,
             latency: Latency {
                 p50_ms: millis(percentile(&t.latencies, 50.0)),
@@ -130,6 +137,7 @@ impl RunFigures {
 #[serde(rename_all = "camelCase")]
 pub struct Medians {
     pub finalized_tx_per_s: Option<f64>,
+    pub finalized_while_sending_tx_per_s: Option<f64>,
     pub puts_per_s: Option<f64>,
     pub latency: Latency,
     pub txs_per_block_mean: Option<f64>,
@@ -186,6 +194,7 @@ impl Medians {
         };
         Self {
             finalized_tx_per_s: med(runs, |r| Some(r.finalized_tx_per_s)),
+            finalized_while_sending_tx_per_s: med(runs, |r| r.finalized_while_sending_tx_per_s),
             puts_per_s: med(runs, |r| Some(r.puts_per_s)),
             latency: Latency {
                 p50_ms: med(runs, |r| r.latency.p50_ms),
@@ -289,6 +298,18 @@ impl fmt::Display for Ms {
     }
 }
 
+/// A rate in transactions per second, or "-" when there is none.
+struct TxPerS(Option<f64>);
+
+impl fmt::Display for TxPerS {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(rate) => write!(f, "{rate:.0} tx/s"),
+            None => f.write_str("-"),
+        }
+    }
+}
+
 impl fmt::Display for LoadReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let offered = match (self.mode, self.offered_tx_per_s) {
@@ -304,12 +325,13 @@ impl fmt::Display for LoadReport {
         for (n, r) in self.runs.iter().enumerate() {
             writeln!(
                 f,
-                "run {}: {:.0} tx/s ({:.0} puts/s) finalized; latency p50 {} p95 {} p99 {} max {}; \
+                "run {}: {:.0} tx/s ({:.0} puts/s) finalized, {} while sending; latency p50 {} p95 {} p99 {} max {}; \
                  {} blocks, {:.0} txs/block (max {}); accepted {}/{} sent, refused {:?}, skipped {}, lost {}, \
                  duplicates {}; height {}, roots {}{}",
                 n + 1,
                 r.finalized_tx_per_s,
                 r.puts_per_s,
+                TxPerS(r.finalized_while_sending_tx_per_s),
                 Ms(r.latency.p50_ms),
                 Ms(r.latency.p95_ms),
                 Ms(r.latency.p99_ms),
@@ -365,9 +387,10 @@ impl fmt::Display for LoadReport {
         let m = &self.median;
         writeln!(
             f,
-            "median of {} run(s): {:.0} tx/s finalized, {:.0} puts/s; latency p50 {} p95 {} p99 {}; {:.0} txs/block",
+            "median of {} run(s): {:.0} tx/s finalized ({} while sending), {:.0} puts/s; latency p50 {} p95 {} p99 {}; {:.0} txs/block",
             self.runs.len(),
             m.finalized_tx_per_s.unwrap_or(0.0),
+            TxPerS(m.finalized_while_sending_tx_per_s),
             m.puts_per_s.unwrap_or(0.0),
             Ms(m.latency.p50_ms),
             Ms(m.latency.p95_ms),

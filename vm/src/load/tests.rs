@@ -666,6 +666,26 @@ fn a_stalled_accounts_taken_transactions_are_sent_again() {
 }
 
 #[test]
+fn the_rate_while_sending_leaves_out_the_stragglers_after_the_last_send() {
+    let t0 = Instant::now();
+    let mut ledger = Ledger::new((0..4).map(|n| (id(n), n as usize)), 8, 100);
+    for (i, at) in [(0, 0), (1, 1_000), (2, 2_000)] {
+        ledger.sent(&[i], t0 + ms(at));
+        ledger.answered(i, Ok(()));
+    }
+    ledger.accepted_block(1, &[id(0)], t0 + ms(500));
+    ledger.accepted_block(2, &[id(1)], t0 + ms(2_000));
+    ledger.accepted_block(3, &[id(2)], t0 + ms(9_000));
+    let tally = ledger.tally();
+    assert_eq!(
+        tally.while_sending,
+        Some((ms(2_000), 2)),
+        "two accepted by the last send, 2 s after the first"
+    );
+    assert_eq!(tally.span, Some(ms(9_000)));
+}
+
+#[test]
 fn resends_go_to_their_accounts_node_in_the_order_they_were_refused() {
     let shape = shape(4, Keys::Distinct);
     let plan = shape.sign([4; 32], &shape.accounts(), &[0; 4], 12);
