@@ -287,24 +287,23 @@ fn mib_list(bytes: &BTreeMap<String, u64>) -> String {
     parts.join(", ")
 }
 
-struct Ms(Option<f64>);
+/// A whole-number figure with its unit, or "-" when there is none.
+struct Figure(Option<f64>, &'static str);
 
-impl fmt::Display for Ms {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Some(ms) => write!(f, "{ms:.0} ms"),
-            None => f.write_str("-"),
-        }
+impl Figure {
+    fn ms(value: Option<f64>) -> Self {
+        Self(value, "ms")
+    }
+
+    fn tx_per_s(value: Option<f64>) -> Self {
+        Self(value, "tx/s")
     }
 }
 
-/// A rate in transactions per second, or "-" when there is none.
-struct TxPerS(Option<f64>);
-
-impl fmt::Display for TxPerS {
+impl fmt::Display for Figure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
-            Some(rate) => write!(f, "{rate:.0} tx/s"),
+            Some(value) => write!(f, "{value:.0} {}", self.1),
             None => f.write_str("-"),
         }
     }
@@ -331,11 +330,11 @@ impl fmt::Display for LoadReport {
                 n + 1,
                 r.finalized_tx_per_s,
                 r.puts_per_s,
-                TxPerS(r.finalized_while_sending_tx_per_s),
-                Ms(r.latency.p50_ms),
-                Ms(r.latency.p95_ms),
-                Ms(r.latency.p99_ms),
-                Ms(r.latency.max_ms),
+                Figure::tx_per_s(r.finalized_while_sending_tx_per_s),
+                Figure::ms(r.latency.p50_ms),
+                Figure::ms(r.latency.p95_ms),
+                Figure::ms(r.latency.p99_ms),
+                Figure::ms(r.latency.max_ms),
                 r.blocks,
                 r.txs_per_block_mean,
                 r.txs_per_block_max,
@@ -390,11 +389,11 @@ impl fmt::Display for LoadReport {
             "median of {} run(s): {:.0} tx/s finalized ({} while sending), {:.0} puts/s; latency p50 {} p95 {} p99 {}; {:.0} txs/block",
             self.runs.len(),
             m.finalized_tx_per_s.unwrap_or(0.0),
-            TxPerS(m.finalized_while_sending_tx_per_s),
+            Figure::tx_per_s(m.finalized_while_sending_tx_per_s),
             m.puts_per_s.unwrap_or(0.0),
-            Ms(m.latency.p50_ms),
-            Ms(m.latency.p95_ms),
-            Ms(m.latency.p99_ms),
+            Figure::ms(m.latency.p50_ms),
+            Figure::ms(m.latency.p95_ms),
+            Figure::ms(m.latency.p99_ms),
             m.txs_per_block_mean.unwrap_or(0.0),
         )?;
         let cpu: Vec<String> = m
