@@ -160,8 +160,8 @@ const LOOK_AGAIN: Duration = Duration::from_millis(20);
 
 /// With resending on, an account with transactions in flight none of which has been accepted for
 /// this long has its taken ones sent again: a node may have dropped one, and the rest wait behind
-/// it. Long enough that, at the latencies measured past saturation (p99 10–15 s), few sends are
-/// for transactions only slow to come.
+/// it. Many blocks long, and five times the longest wait before a refused transaction goes again
+/// (2 s), so that an account is not taken for stalled while its transactions only queue.
 const STALLED_AFTER: Duration = Duration::from_secs(10);
 
 /// Sends the plan batch by batch, each when its time has come, its accounts have window room and
