@@ -73,8 +73,8 @@ pub(crate) struct Ledger {
     /// further refusal doubling it up to [`MAX_BACKOFF_DOUBLINGS`] times; `None`: such a refusal
     /// is final, as any other.
     resend_after: Option<Duration>,
-    /// Transactions refused with "try later", in the order they were refused (so an account's
-    /// nonces stay in order), each with when it may go again.
+    /// Transactions refused with "try later", each with when it may go again, in that order
+    /// (refusals of one batch come in its order, so an account's nonces mostly stay in order).
     resends: VecDeque<(Instant, usize)>,
     /// Sends of a transaction beyond its first.
     resent: usize,
@@ -87,7 +87,7 @@ pub(crate) struct Ledger {
     stall_check: Option<Instant>,
     /// Taken transactions sent again because their account stalled.
     stalled_resent: usize,
-    /// "Try later" refusals answered by sending again, by code.
+    /// "Try later" refusals answered by a wait to send again, by code.
     refused_then_resent: BTreeMap<Refusal, usize>,
     blocks: Vec<BlockSeen>,
     first_transport_error: Option<String>,
