@@ -243,6 +243,12 @@ impl Ledger {
         !self.resends.is_empty()
     }
 
+    /// Whether the client may still send something once the plan is sent: a refused transaction
+    /// waits to go again, or, when it resends, an account with transactions in flight may stall.
+    pub(crate) fn may_send_more(&self) -> bool {
+        self.has_resends() || (self.resend_after.is_some() && !self.all_sent_resolved())
+    }
+
     /// Whether the transactions at `batch` may be sent without any account exceeding its window.
     pub(crate) fn has_room(&self, batch: &[usize]) -> bool {
         let mut adding: HashMap<usize, usize> = HashMap::new();

@@ -211,13 +211,7 @@ async fn send_all(
         calls.send(node, batch, plan, ledger).await;
     }
     // What is refused from here on may still be due to go again, and an account may still stall.
-    let resending = flow.resend_after.is_some();
-    while Instant::now() < deadline
-        && (calls.running() || {
-            let ledger = ledger.lock();
-            ledger.has_resends() || (resending && !ledger.all_sent_resolved())
-        })
-    {
+    while Instant::now() < deadline && (calls.running() || ledger.lock().may_send_more()) {
         calls.resend_due(plan, flow, ledger).await;
         calls.reap();
         tokio::time::sleep(LOOK_AGAIN).await;

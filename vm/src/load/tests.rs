@@ -605,6 +605,7 @@ fn a_try_later_refusal_not_yet_sent_again_ends_the_run_refused() {
     ledger.sent(&[0], t0);
     ledger.answered(0, Err(Refusal::Code(1012)));
     assert!(!ledger.all_sent_resolved(), "it waits to be sent again");
+    assert!(ledger.may_send_more());
     let tally = ledger.tally();
     assert_eq!(tally.refused, BTreeMap::from([(Refusal::Code(1012), 1)]));
     assert_eq!(tally.resent, 0);
@@ -616,6 +617,7 @@ fn a_try_later_refusal_not_yet_sent_again_ends_the_run_refused() {
         "without resending, every refusal is final"
     );
     assert!(plain.all_sent_resolved());
+    assert!(!plain.may_send_more());
 }
 
 #[test]
