@@ -14,6 +14,7 @@ pub struct Metrics {
     pub block_verify_seconds: Histogram,
     pub block_accept_seconds: Histogram,
     pub processing_blocks: IntGauge,
+    pub signature_checks: IntCounter,
     pub mempool_txs: IntGauge,
     pub mempool_waiting_txs: IntGauge,
     pub db_size_bytes: IntGauge,
@@ -81,6 +82,10 @@ impl Metrics {
                 "Time to accept a block, including the synced disk write",
             ),
             processing_blocks: gauge("processing_blocks", "Verified blocks awaiting a decision"),
+            signature_checks: counter(
+                "signature_checks_total",
+                "ed25519 signature checks run (a verdict remembered is not counted again)",
+            ),
             mempool_txs: gauge("mempool_txs", "Transactions in the mempool"),
             mempool_waiting_txs: gauge(
                 "mempool_waiting_txs",

@@ -10,6 +10,7 @@
 use borsh::{BorshDeserialize, BorshSerialize};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use kvvm_genesis::ChainLimits;
+use prometheus::IntCounter;
 
 use crate::access::{Quota, Role};
 use crate::cache::{BoundedMap, BoundedSet};
@@ -218,6 +219,9 @@ pub struct VerifiedSignatures {
     ids: BoundedSet<TxId>,
     refused: BoundedMap<TxId, TxError>,
     keys: BoundedMap<AccountId, VerifyingKey>,
+    /// The curve work actually done; a node's metrics count it so an operator sees whether its
+    /// checks per transaction stay near one.
+    checks: IntCounter,
 }
 
 impl VerifiedSignatures {
@@ -228,7 +232,15 @@ impl VerifiedSignatures {
             ids: BoundedSet::new(capacity),
             refused: BoundedMap::new(capacity),
             keys: BoundedMap::new(key_capacity),
+            checks: IntCounter::new("signature_checks_total", "ed25519 checks run")
+                .expect("a static metric name is valid"),
         }
+    }
+
+    /// Counts every check run into `checks` (a registered metric) from now on.
+    pub fn counting_checks_in(mut self, checks: IntCounter) -> Self {
+        self.checks = checks;
+        self
     }
 
     /// Verifies the signature unless this node already judged it.
@@ -239,6 +251,7 @@ impl VerifiedSignatures {
         if let Some(refusal) = self.refused.get(&tx.id) {
             return Err(refusal);
         }
+        self.checks.inc();
         if let Err(refusal) = self
             .key_of(tx.sender())
             .and_then(|key| tx.verify_signature_by(&key))
@@ -592,6 +605,21 @@ mod tests {
             !cache.contains(&a.id),
             "the oldest of three goes at capacity 2"
         );
+    }
+
+    #[test]
+    fn only_checks_run_are_counted_not_verdicts_remembered() {
+        let counted = IntCounter::new("checks", "checks").unwrap();
+        let cache = VerifiedSignatures::new(100, 100).counting_checks_in(counted.clone());
+        let good = tx(1, 0, vec![put("a", "1")]);
+        let mut bad = tx(2, 0, vec![put("b", "1")]);
+        bad.signed.signature = [0x5a; 64];
+        let bad = Transaction::new(bad.signed);
+        for _ in 0..3 {
+            cache.verify(&good).unwrap();
+            cache.verify(&bad).unwrap_err();
+        }
+        assert_eq!(counted.get(), 2);
     }
 
     #[test]

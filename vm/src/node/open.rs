@@ -111,10 +111,11 @@ pub fn open(
     };
     let genesis = Genesis::parse(&init.genesis_bytes, genesis_now)?;
     let params = ChainParams::new(init.chain_id, &genesis);
-    let signatures = Arc::new(VerifiedSignatures::new(
-        config.verified_signature_cache,
-        config.sender_key_cache,
-    ));
+    let metrics = Arc::new(Metrics::new());
+    let signatures = Arc::new(
+        VerifiedSignatures::new(config.verified_signature_cache, config.sender_key_cache)
+            .counting_checks_in(metrics.signature_checks.clone()),
+    );
     let chain = open_chain(
         store.clone(),
         &genesis,
@@ -135,7 +136,6 @@ pub fn open(
         write_marker(&marker)?;
     }
     let tip = Tip::new(TipSnapshot::of(&chain)?);
-    let metrics = Arc::new(Metrics::new());
     metrics
         .last_accepted_height
         .set(chain.last_accepted().height as i64);
