@@ -67,6 +67,9 @@ pub struct RunFigures {
     pub timed_out: bool,
     /// What the links between the nodes carried (`--link-traffic`).
     pub link_traffic: Option<LinkTraffic>,
+    /// ed25519 checks the nodes ran per accepted transaction per node (`--link-traffic`): 1.0
+    /// when each node checks each transaction once.
+    pub signature_checks_per_tx_per_node: Option<f64>,
 }
 
 fn millis(d: Option<std::time::Duration>) -> Option<f64> {
@@ -128,6 +131,7 @@ impl RunFigures {
                 .collect(),
             timed_out: outcome.timed_out,
             link_traffic: outcome.traffic.clone(),
+            signature_checks_per_tx_per_node: outcome.signature_checks_per_tx,
         }
     }
 }
@@ -152,6 +156,7 @@ pub struct Medians {
     pub link_bytes_per_tx: BTreeMap<String, f64>,
     /// Median of a link's bytes per transaction as a share of a transaction's signed size.
     pub link_share_of_tx_size: Option<f64>,
+    pub signature_checks_per_tx_per_node: Option<f64>,
     pub lost_total: usize,
     pub duplicates_total: usize,
     pub refused_total: usize,
@@ -209,6 +214,7 @@ impl Medians {
             link_bytes_per_s: median_per_kind(runs, |t| &t.bytes_per_link_per_s),
             link_bytes_per_tx: median_per_kind(runs, |t| &t.bytes_per_link_per_tx),
             link_share_of_tx_size: med(runs, |r| r.link_traffic.as_ref()?.share_of_tx_size()),
+            signature_checks_per_tx_per_node: med(runs, |r| r.signature_checks_per_tx_per_node),
             lost_total: runs.iter().map(|r| r.lost).sum(),
             duplicates_total: runs.iter().map(|r| r.duplicates).sum(),
             refused_total: runs.iter().flat_map(|r| r.refused.values()).sum(),
@@ -368,6 +374,12 @@ impl fmt::Display for LoadReport {
                     t.share_of_tx_size(),
                 )?;
             }
+            if let Some(checks) = r.signature_checks_per_tx_per_node {
+                writeln!(
+                    f,
+                    "       {checks:.2} signature checks per transaction per node"
+                )?;
+            }
             if r.resent > 0 || r.stalled_resent > 0 {
                 writeln!(
                     f,
@@ -419,6 +431,12 @@ impl fmt::Display for LoadReport {
             &m.link_bytes_per_tx,
             m.link_share_of_tx_size,
         )?;
+        if let Some(checks) = m.signature_checks_per_tx_per_node {
+            writeln!(
+                f,
+                "median {checks:.2} signature checks per transaction per node"
+            )?;
+        }
         write!(
             f,
             "over all runs: lost {}, duplicates {}, refused {}, every node's root equal: {}",

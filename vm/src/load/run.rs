@@ -15,7 +15,7 @@ use super::pace::Pacer;
 use super::plan::{batches, batches_of, BatchLimits, Signed};
 use super::procstat::{self, ProcessGroup};
 use super::roots::{self, NodeRoot};
-use super::traffic::{LinkTraffic, TrafficReader};
+use super::traffic::{signature_checks_per_tx, LinkTraffic, TrafficReader};
 use super::watch::{Watched, Watcher};
 use super::LoadError;
 
@@ -62,6 +62,8 @@ pub(crate) struct RunOutcome {
     pub(crate) timed_out: bool,
     /// What the links between the nodes carried, when asked for.
     pub(crate) traffic: Option<LinkTraffic>,
+    /// The nodes' signature checks per accepted transaction per node, read with the traffic.
+    pub(crate) signature_checks_per_tx: Option<f64>,
 }
 
 /// The kind under which the load client's own CPU is reported.
@@ -126,16 +128,21 @@ pub(crate) async fn run(
     let cpu = procstat::used(&cpu_before, &cpu_after);
     let peak_resident = procstat::largest_peaks(&groups);
     let tally = ledger.lock().tally();
-    let traffic = match (traffic, traffic_before) {
-        (Some(reader), Some((before, read_at))) => Some(LinkTraffic::between(
-            &before,
-            &reader.read().await?,
-            reader.nodes(),
-            read_at.elapsed(),
-            tally.accepted,
-            mean_tx_bytes(plan),
-        )),
-        _ => None,
+    let (traffic, signature_checks_per_tx) = match (traffic, traffic_before) {
+        (Some(reader), Some((before, read_at))) => {
+            let after = reader.read().await?;
+            let links = LinkTraffic::between(
+                &before.sent,
+                &after.sent,
+                reader.nodes(),
+                read_at.elapsed(),
+                tally.accepted,
+                mean_tx_bytes(plan),
+            );
+            let checks = signature_checks_per_tx(&before, &after, reader.nodes(), tally.accepted);
+            (Some(links), checks)
+        }
+        _ => (None, None),
     };
 
     let roots = roots::at_height(&nodes.clients, watched.height, Duration::from_secs(30)).await;
@@ -147,6 +154,7 @@ pub(crate) async fn run(
         cpu,
         peak_resident,
         traffic,
+        signature_checks_per_tx,
     })
 }
 

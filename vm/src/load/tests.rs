@@ -11,7 +11,10 @@ use super::report::{Medians, RunFigures};
 use super::roots::{all_equal, NodeRoot};
 use super::run::{record_answers, RunOutcome};
 use super::stats::{median, percentile};
-use super::traffic::{metrics_url, parse_sent_bytes, Carries, LinkTraffic, TrafficReader};
+use super::traffic::{
+    metrics_url, parse_sent_bytes, parse_signature_checks, signature_checks_per_tx, Carries,
+    LinkTraffic, NodeCounters, TrafficReader,
+};
 use super::watch::Watched;
 use super::LoadCommand;
 use crate::tx::Transaction;
@@ -321,6 +324,7 @@ fn outcome(latency_ms: &[u64], span_ms: u64, lost: usize, kvvm_cpu: f64) -> RunO
         peak_resident: BTreeMap::from([("kvvm".to_string(), ((kvvm_cpu * 100.0) as u64) << 20)]),
         timed_out: lost > 0,
         traffic: None,
+        signature_checks_per_tx: None,
     }
 }
 
@@ -713,6 +717,9 @@ avalanche_network_msgs_bytes{io="sent",op="push_query"} 2.5e+06
 avalanche_network_msgs_bytes{io="sent",op="put"} 500000
 avalanche_network_msgs_bytes_saved{io="sent",op="put"} 7e+09
 avalanche_network_msgs{compressed="true",io="sent",op="put"} 12
+# TYPE avalanche_pKzWfw_signature_checks_total counter
+avalanche_pKzWfw_signature_checks_total{chain="2xyz"} 4500
+avalanche_pKzWfw_signature_checks_total_other{chain="2xyz"} 7
 "#;
 
 #[test]
@@ -804,6 +811,36 @@ fn link_traffic_medians_are_per_kind() {
         .is_empty());
 }
 
+#[test]
+fn signature_checks_are_read_per_node_and_divided_per_transaction() {
+    assert_eq!(parse_signature_checks(METRICS_PAGE), Some(4_500.0));
+    let unlabelled = "avalanche_vm_signature_checks_total 3e+03\n";
+    assert_eq!(parse_signature_checks(unlabelled), Some(3_000.0));
+    // A plugin that does not count them gives no figure, not zero.
+    assert_eq!(
+        parse_signature_checks("avalanche_network_msgs_bytes{} 1\n"),
+        None
+    );
+    let reading = |checks| NodeCounters {
+        signature_checks: checks,
+        ..NodeCounters::default()
+    };
+    let per_tx = signature_checks_per_tx(&reading(Some(600.0)), &reading(Some(3_600.0)), 3, 500);
+    assert_eq!(
+        per_tx,
+        Some(2.0),
+        "3,000 checks over 3 nodes and 500 transactions"
+    );
+    assert_eq!(
+        signature_checks_per_tx(&reading(None), &reading(Some(1.0)), 3, 500),
+        None
+    );
+    assert_eq!(
+        signature_checks_per_tx(&reading(Some(0.0)), &reading(Some(1.0)), 3, 0),
+        None
+    );
+}
+
 /// Serves `answers` in turn, one HTTP/1.1 response per connection, on a loopback port.
 async fn serve_pages(answers: Vec<(u16, &'static str)>) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -833,8 +870,9 @@ async fn the_reader_adds_up_every_nodes_page_and_refuses_what_is_not_one() {
     let reader = TrafficReader::new(&[first, second]).unwrap();
     assert_eq!(reader.nodes(), 2);
     let total = reader.read().await.expect("two pages");
-    assert_eq!(total[&Carries::Blocks], 6_000_000.0);
-    assert_eq!(total[&Carries::Other], 40.0);
+    assert_eq!(total.sent[&Carries::Blocks], 6_000_000.0);
+    assert_eq!(total.sent[&Carries::Other], 40.0);
+    assert_eq!(total.signature_checks, Some(9_000.0));
 
     let missing = serve_pages(vec![(404, "not found")]).await;
     let err = TrafficReader::new(&[missing])

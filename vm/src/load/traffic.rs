@@ -1,7 +1,7 @@
 //! The bytes the nodes send each other during a run, from AvalancheGo's own counters
 //! (`avalanche_network_msgs_bytes{io="sent",op=…}` on each node's `/ext/metrics`): what a
 //! transaction costs each link, as gossip and again inside blocks, against the peers' inbound
-//! allowance.
+//! allowance. The same pages give kvvm's count of the signature checks each node ran.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -17,6 +17,9 @@ use super::LoadError;
 /// The counter AvalancheGo keeps per direction and message op, in bytes as sent on the wire
 /// (after compression).
 const SENT_BYTES_METRIC: &str = "avalanche_network_msgs_bytes";
+/// How kvvm's counter of ed25519 checks run ends; the node names it
+/// `avalanche_<VMID>_signature_checks_total`.
+const SIGNATURE_CHECKS_SUFFIX: &str = "_signature_checks_total";
 /// A node's metrics page is a few hundred KiB; more is not a node's metrics page.
 const MAX_METRICS_BYTES: usize = 32 << 20;
 /// How long one node may take to answer with its metrics.
@@ -92,6 +95,29 @@ pub(crate) fn parse_sent_bytes(page: &str) -> Option<SentBytes> {
     found.then_some(sent)
 }
 
+/// kvvm's signature checks on a Prometheus text page; `None` if no kvvm chain on it counts them.
+pub(crate) fn parse_signature_checks(page: &str) -> Option<f64> {
+    let mut total = None;
+    for line in page.lines().filter(|line| line.starts_with("avalanche_")) {
+        let name_end = line.find(['{', ' ']).unwrap_or(line.len());
+        if !line[..name_end].ends_with(SIGNATURE_CHECKS_SUFFIX) {
+            continue;
+        }
+        let after_labels = match line[name_end..].strip_prefix('{') {
+            Some(labelled) => labelled.split_once('}').map_or("", |(_, rest)| rest),
+            None => &line[name_end..],
+        };
+        if let Some(value) = after_labels
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+        {
+            *total.get_or_insert(0.0) += value;
+        }
+    }
+    total
+}
+
 /// `a="x",b="y\"z"` as a map; a pair it cannot read ends the list.
 fn parse_labels(text: &str) -> BTreeMap<String, String> {
     let mut labels = BTreeMap::new();
@@ -129,7 +155,15 @@ pub(crate) fn metrics_url(rpc_url: &str) -> Option<String> {
     Some(format!("{scheme}://{authority}/ext/metrics"))
 }
 
-/// Reads the nodes' sent-byte counters.
+/// One reading of the counters the load client takes from the nodes' metrics, added up.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct NodeCounters {
+    pub(crate) sent: SentBytes,
+    /// `None` unless every node's kvvm counts its checks.
+    pub(crate) signature_checks: Option<f64>,
+}
+
+/// Reads the nodes' sent-byte and signature-check counters.
 pub(crate) struct TrafficReader {
     client: Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>,
     urls: Vec<String>,
@@ -157,8 +191,9 @@ impl TrafficReader {
     }
 
     /// Every node's counters, added up.
-    pub(crate) async fn read(&self) -> Result<SentBytes, LoadError> {
+    pub(crate) async fn read(&self) -> Result<NodeCounters, LoadError> {
         let mut total = SentBytes::new();
+        let mut checks = Some(0.0);
         for url in &self.urls {
             let page = tokio::time::timeout(METRICS_TIMEOUT, self.page(url))
                 .await
@@ -168,8 +203,14 @@ impl TrafficReader {
             for (carries, bytes) in sent {
                 *total.entry(carries).or_insert(0.0) += bytes;
             }
+            checks = checks
+                .zip(parse_signature_checks(&page))
+                .map(|(a, b)| a + b);
         }
-        Ok(total)
+        Ok(NodeCounters {
+            sent: total,
+            signature_checks: checks,
+        })
     }
 
     async fn page(&self, url: &str) -> Result<String, LoadError> {
@@ -260,4 +301,16 @@ impl LinkTraffic {
         let per_tx = self.bytes_per_link_per_tx.get(ALL)?;
         (self.tx_bytes_mean > 0.0).then(|| per_tx / self.tx_bytes_mean)
     }
+}
+
+/// Signature checks per accepted transaction per node between two readings: 1.0 when each node
+/// checks each transaction once.
+pub(crate) fn signature_checks_per_tx(
+    before: &NodeCounters,
+    after: &NodeCounters,
+    nodes: usize,
+    accepted: usize,
+) -> Option<f64> {
+    let checks = after.signature_checks? - before.signature_checks?;
+    (nodes > 0 && accepted > 0).then(|| checks.max(0.0) / (nodes * accepted) as f64)
 }
