@@ -18,7 +18,7 @@
 //! would after admission. So one busy sender cannot crowd out the others, and nothing an honest
 //! sender needs next (lowest nonces) is evicted first.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, MutexGuard};
@@ -82,6 +82,9 @@ struct PooledTx {
 struct Pool {
     txs: HashMap<TxId, PooledTx>,
     by_sender: HashMap<AccountId, BTreeMap<u64, TxId>>,
+    /// Every sender in `by_sender` with its transaction count, busiest last: a full pool finds the
+    /// sender to evict from in O(log senders), however many accounts a flood spreads over.
+    by_load: BTreeSet<(usize, AccountId)>,
     /// Per sender in `by_sender`, the end of its unbroken run when its transactions were last
     /// classified: exactly those with a higher nonce are marked waiting. Reclassifying then
     /// touches only the nonces between the old end and the new one, not every pending transaction
@@ -501,10 +504,12 @@ fn insert_unchecked(pool: &mut Pool, tx: Transaction, arrived: Instant) {
 /// Adds an entry with the place it holds (arrival order, waiting or not).
 fn put(pool: &mut Pool, p: PooledTx) {
     pool.bytes += p.tx.encoded_len;
-    pool.by_sender
-        .entry(*p.tx.sender())
-        .or_default()
-        .insert(p.tx.nonce(), p.tx.id);
+    let sender = *p.tx.sender();
+    let nonces = pool.by_sender.entry(sender).or_default();
+    let before = nonces.len();
+    nonces.insert(p.tx.nonce(), p.tx.id);
+    let after = nonces.len();
+    set_load(pool, sender, before, after);
     if p.waiting {
         pool.waiting.insert(p.seq, p.tx.id);
     }
@@ -514,15 +519,16 @@ fn put(pool: &mut Pool, p: PooledTx) {
 /// The highest-nonce, not-included transaction of the other sender holding the most transactions,
 /// if that sender holds more than `newcomer_count` (what the newcomer's sender would hold).
 fn eviction_candidate(pool: &Pool, newcomer: &AccountId, newcomer_count: usize) -> Option<TxId> {
-    let (_, nonces) = pool
-        .by_sender
+    let (count, busiest) = pool
+        .by_load
         .iter()
-        .filter(|(sender, _)| *sender != newcomer)
-        .max_by_key(|(sender, nonces)| (nonces.len(), **sender))?;
-    if nonces.len() <= newcomer_count {
+        .rev()
+        .find(|(_, sender)| sender != newcomer)?;
+    if *count <= newcomer_count {
         return None;
     }
-    nonces
+    pool.by_sender
+        .get(busiest)?
         .values()
         .rev()
         .find(|id| pool.txs.get(*id).is_some_and(|p| p.included == 0))
@@ -542,13 +548,29 @@ fn take_one(pool: &mut Pool, id: &TxId) -> Option<PooledTx> {
     pool.bytes -= p.tx.encoded_len;
     let sender = *p.tx.sender();
     if let Some(nonces) = pool.by_sender.get_mut(&sender) {
+        let before = nonces.len();
         nonces.remove(&p.tx.nonce());
+        let after = nonces.len();
         if nonces.is_empty() {
             pool.by_sender.remove(&sender);
             pool.ready_ends.remove(&sender);
         }
+        set_load(pool, sender, before, after);
     }
     Some(p)
+}
+
+/// Moves `sender` in `by_load` from `before` transactions to `after` (0: gone).
+fn set_load(pool: &mut Pool, sender: AccountId, before: usize, after: usize) {
+    if before == after {
+        return;
+    }
+    if before > 0 {
+        pool.by_load.remove(&(before, sender));
+    }
+    if after > 0 {
+        pool.by_load.insert((after, sender));
+    }
 }
 
 #[cfg(test)]
@@ -933,6 +955,9 @@ mod tests {
         assert_eq!(p.waiting, flagged);
         // A sender with nothing pooled leaves no classification behind.
         assert!(p.ready_ends.keys().all(|s| p.by_sender.contains_key(s)));
+        let loads: BTreeSet<(usize, AccountId)> =
+            p.by_sender.iter().map(|(s, n)| (n.len(), *s)).collect();
+        assert_eq!(p.by_load, loads, "the load index follows every change");
     }
 
     #[test]
