@@ -622,3 +622,32 @@ fn memtables_stay_within_the_write_buffer_budget() {
     );
     assert_eq!(store.entry(b"key/1/0").unwrap().unwrap().value, value);
 }
+
+/// Lookups of absent keys (a new transaction's ID, a key written for the first time) are most of
+/// the hot path's reads: every table must carry a filter that answers them.
+#[test]
+fn flushed_tables_carry_bloom_filters() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    for i in 0u32..2_000 {
+        store.put_raw(cf::TXS, blake3::hash(&i.to_le_bytes()).as_bytes(), &[0; 40]);
+    }
+    store.clone().close().unwrap();
+    let properties = store
+        .inner
+        .db
+        .property_value_cf(store.cf(cf::TXS), "rocksdb.aggregated-table-properties")
+        .unwrap()
+        .unwrap();
+    let filter_bytes: u64 = properties
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("filter block size="))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no filter block size in {properties}"));
+    // 10 bits a key: about 2,500 bytes for 2,000 keys.
+    assert!(
+        filter_bytes >= 2_000,
+        "{filter_bytes} filter bytes: {properties}"
+    );
+    assert_eq!(store.tx_location(&[0xee; 32]).unwrap(), None);
+}
